@@ -1,0 +1,173 @@
+"""Job vocabulary shared by every layer: requests, job states, the cancel
+token, the progress reporter an engine talks to, and the artifact it returns.
+
+Requests are immutable dataclasses snapshotted on the GUI thread; they are
+serialised to JSON for the persistent queue and embedded as the recipe in
+every artifact, so a request type must hold only JSON-friendly values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Protocol
+
+
+class StudioError(Exception):
+    """An error whose message is meant for the user: clear, one line, no traceback."""
+
+
+class Cancelled(Exception):
+    """Raised inside an engine when its cancel token is set."""
+
+
+class JobState(str, enum.Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"  # was running when the process died
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (JobState.QUEUED, JobState.RUNNING)
+
+
+_REQUEST_TYPES: dict[str, type[Request]] = {}
+
+
+@dataclass(frozen=True)
+class Request:
+    """Base of every generation request. Subclasses set ``kind`` (a ClassVar)
+    and are registered so a stored recipe can be turned back into a request."""
+
+    kind: ClassVar[str] = ""
+    modality: ClassVar[str] = ""
+    seed: int = 0
+    model_id: str = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.kind:
+            _REQUEST_TYPES[cls.kind] = cls
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["kind"] = self.kind
+        return data
+
+    def describe(self) -> str:
+        """A short human label for queue and library rows."""
+        prompt = getattr(self, "prompt", "")
+        return prompt or self.kind
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Request:
+        """Rebuild a request from its recipe. Request modules register their
+        types when imported (``studio.engines.registry.load_request_types``);
+        an unknown kind comes back as an ``UnknownRequest`` that fails to run
+        with a clear message instead of breaking the queue or the library."""
+        cls = _REQUEST_TYPES.get(data.get("kind", ""))
+        if cls is None:
+            return UnknownRequest(raw=dict(data))
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        for f in dataclasses.fields(cls):
+            # JSON turns tuples into lists; restore them so requests compare equal.
+            if f.name in values and isinstance(values[f.name], list) and "tuple" in str(f.type):
+                values[f.name] = tuple(values[f.name])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class UnknownRequest(Request):
+    """A stored request whose kind no installed engine knows."""
+
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.raw)
+
+    def describe(self) -> str:
+        return f"{self.raw.get('prompt') or 'job'} (unknown kind {self.raw.get('kind')!r})"
+
+
+@dataclass
+class Artifact:
+    """What an engine produced, before the library stores it.
+
+    ``data`` is the encoded file content (PNG bytes, WAV bytes, UTF-8 text);
+    ``suffix`` names its file type; ``meta`` holds extra index fields."""
+
+    data: bytes
+    suffix: str
+    width: int = 0
+    height: int = 0
+    duration_s: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class CancelToken:
+    """A thread-safe flag the engine reads between steps; setting it never
+    waits on the busy worker."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise Cancelled()
+
+
+class Reporter(Protocol):
+    """What an engine calls while it runs (from the worker thread)."""
+
+    def progress(self, done: int, total: int, message: str = "") -> None: ...
+
+    def preview(self, payload: Any) -> None: ...
+
+
+class NullReporter:
+    """A reporter that drops everything; for headless runs that need no output."""
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        pass
+
+    def preview(self, payload: Any) -> None:
+        pass
+
+
+Engine = Callable[[Request, Reporter, CancelToken], Artifact]
+
+
+@dataclass
+class Job:
+    """One queued unit of work, as the queue stores it."""
+
+    id: int
+    request: Request
+    state: JobState = JobState.QUEUED
+    position: int = 0
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    progress: float = 0.0
+    error: str = ""
+    details: str = ""
+    artifact_path: Path | None = None
+
+    @property
+    def label(self) -> str:
+        return self.request.describe()

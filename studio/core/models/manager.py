@@ -1,0 +1,183 @@
+"""The model manager: one place that loads, shares and unloads models for
+every modality, within a memory budget.
+
+Engines ask ``manager.get(card_id, loader)``; the first call loads through
+the loader on the worker thread, later calls reuse the loaded object. When a
+load would pass the budget, the least recently used models are unloaded
+first; ``unload_idle`` drops models unused for longer than the idle time."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from studio.core.jobs import StudioError
+from studio.core.models.cards import ModelCard, human_size
+from studio.core.models.discovery import discover
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[ModelCard], Any]
+
+
+@dataclass
+class LoadedModel:
+    card: ModelCard
+    model: Any
+    memory_bytes: int
+    last_used: float
+
+
+def measure_memory(model: Any, fallback: int) -> int:
+    """Bytes held by a model's tensors (torch modules, pipelines, tensor dicts)."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return fallback
+    seen: set[int] = set()
+    total = 0
+
+    def add_tensor(tensor) -> None:
+        nonlocal total
+        if id(tensor) not in seen:
+            seen.add(id(tensor))
+            total += tensor.numel() * tensor.element_size()
+
+    modules = []
+    if isinstance(model, torch.nn.Module):
+        modules = [model]
+    elif hasattr(model, "components"):  # a diffusers pipeline
+        modules = [c for c in model.components.values() if isinstance(c, torch.nn.Module)]
+    elif isinstance(model, dict):
+        for value in model.values():
+            if isinstance(value, torch.Tensor):
+                add_tensor(value)
+    for module in modules:
+        for tensor in list(module.parameters()) + list(module.buffers()):
+            add_tensor(tensor)
+    return total or fallback
+
+
+class ModelManager:
+    def __init__(self, budget_bytes: int, idle_unload_s: float = 600.0,
+                 user_folders: Iterable[Path] = (), include_hf_cache: bool = True) -> None:
+        self.budget_bytes = budget_bytes
+        self.idle_unload_s = idle_unload_s
+        self.user_folders = list(user_folders)
+        self.include_hf_cache = include_hf_cache
+        self._cards: dict[str, ModelCard] = {}
+        self._loaded: dict[str, LoadedModel] = {}
+        self._lock = threading.RLock()
+        self.listeners: list[Callable[[], None]] = []
+
+    # --- discovery ---------------------------------------------------------
+    def refresh(self) -> list[ModelCard]:
+        cards = discover(self.user_folders, include_hf_cache=self.include_hf_cache)
+        with self._lock:
+            self._cards = {card.id: card for card in cards}
+        self._notify()
+        return cards
+
+    def cards(self, modality: str = "") -> list[ModelCard]:
+        with self._lock:
+            return [c for c in self._cards.values() if not modality or c.modality == modality]
+
+    def card(self, card_id: str) -> ModelCard:
+        with self._lock:
+            if card_id not in self._cards:
+                raise StudioError(
+                    f"model {card_id!r} was not found; add its folder under Settings > Model folders"
+                    " or check `studio models list`"
+                )
+            return self._cards[card_id]
+
+    def add_card(self, card: ModelCard) -> None:
+        with self._lock:
+            self._cards[card.id] = card
+        self._notify()
+
+    # --- loading -----------------------------------------------------------
+    def is_loaded(self, card_id: str) -> bool:
+        with self._lock:
+            return card_id in self._loaded
+
+    def memory_used(self, card_id: str | None = None) -> int:
+        with self._lock:
+            if card_id is not None:
+                entry = self._loaded.get(card_id)
+                return entry.memory_bytes if entry else 0
+            return sum(entry.memory_bytes for entry in self._loaded.values())
+
+    def get(self, card_id: str, loader: Loader) -> Any:
+        """The loaded model for ``card_id``, loading it with ``loader`` if needed."""
+        with self._lock:
+            entry = self._loaded.get(card_id)
+            if entry is not None:
+                entry.last_used = time.monotonic()
+                return entry.model
+            card = self.card(card_id)
+            if card.error:
+                raise StudioError(f"{card.name} cannot be used: {card.error}")
+            self._make_room(card.size_bytes)
+            try:
+                model = loader(card)
+            except StudioError:
+                raise
+            except MemoryError as exc:
+                raise StudioError(f"not enough memory to load {card.name} ({human_size(card.size_bytes)})") from exc
+            except Exception as exc:  # noqa: BLE001 - any loader failure becomes a readable message
+                raise StudioError(f"{card.name} failed to load: {exc}") from exc
+            memory = measure_memory(model, card.size_bytes)
+            self._loaded[card_id] = LoadedModel(card, model, memory, time.monotonic())
+            self._make_room(0)
+        self._notify()
+        return model
+
+    def unload(self, card_id: str) -> bool:
+        with self._lock:
+            entry = self._loaded.pop(card_id, None)
+        if entry is None:
+            return False
+        del entry
+        _release_memory()
+        self._notify()
+        return True
+
+    def unload_all(self) -> None:
+        for card_id in list(self._loaded):
+            self.unload(card_id)
+
+    def unload_idle(self, now: float | None = None) -> list[str]:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            idle = [cid for cid, e in self._loaded.items() if now - e.last_used > self.idle_unload_s]
+        for card_id in idle:
+            self.unload(card_id)
+        return idle
+
+    def _make_room(self, incoming: int) -> None:
+        """Unload least recently used models until ``incoming`` more bytes fit."""
+        while self._loaded and self.memory_used() + incoming > self.budget_bytes:
+            oldest = min(self._loaded.values(), key=lambda e: e.last_used)
+            # The model just loaded is never evicted to make room for itself.
+            if incoming == 0 and len(self._loaded) == 1:
+                break
+            log.info("unloading %s to stay within the memory budget", oldest.card.name)
+            self._loaded.pop(oldest.card.id)
+        _release_memory()
+
+    def _notify(self) -> None:
+        for listener in list(self.listeners):
+            listener()
+
+
+def _release_memory() -> None:
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()

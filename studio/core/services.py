@@ -1,0 +1,41 @@
+"""The studio's shared services, built once per process and handed to the
+GUI or the CLI: settings, the database, the job queue, the library and the
+model manager, all rooted in one set of user folders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.core.db import Database
+from studio.core.library import Library
+from studio.core.models.manager import ModelManager
+from studio.core.paths import StudioPaths, studio_paths
+from studio.core.queue import JobQueue
+from studio.core.settings import Settings
+
+
+@dataclass
+class Services:
+    paths: StudioPaths
+    settings: Settings
+    db: Database
+    queue: JobQueue
+    library: Library
+    models: ModelManager
+
+    def close(self) -> None:
+        self.models.unload_all()
+        self.db.close()
+
+
+def open_services(paths: StudioPaths | None = None) -> Services:
+    paths = (paths or studio_paths()).ensure()
+    settings = Settings(paths.settings_file)
+    db = Database(paths.database)
+    models = ModelManager(
+        budget_bytes=int(settings.get("models.memory_budget_mb")) * 1024 * 1024,
+        idle_unload_s=float(settings.get("models.idle_unload_s")),
+        user_folders=[Path(p) for p in [paths.models_dir, *settings.get("models.folders")]],
+    )
+    return Services(paths, settings, db, JobQueue(db), Library(db, paths.library_dir), models)

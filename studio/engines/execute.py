@@ -1,0 +1,42 @@
+"""Running one job to its end, the same way for the GUI's worker thread and
+the CLI: engine lookup, the call, the library write, and the queue update.
+
+Errors become a one-line message plus the traceback as details; a cancelled
+job stores nothing in the library."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from studio.core.jobs import Cancelled, CancelToken, Job, JobState, Reporter, StudioError
+from studio.core.library import Library, LibraryItem
+from studio.core.queue import JobQueue
+from studio.engines.registry import engine_for
+
+log = logging.getLogger(__name__)
+
+
+def execute_job(job: Job, queue: JobQueue, library: Library, report: Reporter,
+                cancel: CancelToken) -> tuple[JobState, LibraryItem | None]:
+    try:
+        engine = engine_for(job.request)
+        artifact = engine(job.request, report, cancel)
+        cancel.raise_if_cancelled()  # a cancel after the last step still wins: nothing half-done is kept
+        item = library.add(job.request, artifact)
+    except Cancelled:
+        queue.mark_cancelled(job.id)
+        return JobState.CANCELLED, None
+    except StudioError as exc:
+        queue.fail(job.id, str(exc), traceback.format_exc())
+        return JobState.FAILED, None
+    except MemoryError:
+        queue.fail(job.id, "out of memory: try a smaller size or unload other models", traceback.format_exc())
+        return JobState.FAILED, None
+    except Exception as exc:  # noqa: BLE001 - a failing engine must never take the worker down
+        log.exception("job %s failed", job.id)
+        message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+        queue.fail(job.id, message, traceback.format_exc())
+        return JobState.FAILED, None
+    queue.finish(job.id, item.path)
+    return JobState.FINISHED, item

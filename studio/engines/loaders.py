@@ -1,0 +1,101 @@
+"""Loading a model from its card, by format, offline. Engines that need more
+(a scheduler choice, a LoRA) build on these; the Models panel's Load button
+uses them directly.
+
+Every load passes ``local_files_only`` so nothing is fetched from a hub, and
+pickled weights are read only through ``torch.load(weights_only=True)``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from studio.core.jobs import StudioError
+from studio.core.models.cards import ModelCard
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def load_model(card: ModelCard, device: str = "cpu") -> Any:
+    loader = _LOADERS.get(card.format)
+    if loader is None:
+        raise StudioError(f"{card.name}: no loader for the {card.format!r} format")
+    return loader(card, device)
+
+
+def _diffusers(card: ModelCard, device: str) -> Any:
+    import torch
+    from diffusers import DiffusionPipeline
+
+    dtype = torch.float16 if device != "cpu" else torch.float32
+    pipe = DiffusionPipeline.from_pretrained(card.path, local_files_only=True, torch_dtype=dtype)
+    return pipe.to(device)
+
+
+def _transformers(card: ModelCard, device: str) -> Any:
+    from transformers import AutoModel, AutoModelForCausalLM
+
+    auto = AutoModelForCausalLM if card.modality == "text" else AutoModel
+    return auto.from_pretrained(card.path, local_files_only=True).to(device).eval()
+
+
+def _gguf(card: ModelCard, device: str) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(
+        card.path.parent, gguf_file=card.path.name, local_files_only=True
+    ).to(device).eval()
+
+
+def _safetensors(card: ModelCard, device: str) -> Any:
+    from safetensors.torch import load_file
+
+    return load_file(card.path, device=device)
+
+
+def _state_dict(card: ModelCard, device: str) -> Any:
+    import torch
+
+    return torch.load(card.path, map_location=device, weights_only=True)
+
+
+def _gan(card: ModelCard, device: str) -> Any:
+    import torch
+    from torch import nn
+
+    state = torch.load(card.path, map_location="cpu", weights_only=True)
+    state = state.get("netG_state_dict", state)
+    nz = card.extra.get("nz", 100)
+    ngf = card.extra.get("ngf", 64)
+    layers: list[nn.Module] = []
+    widths = [nz, ngf * 8, ngf * 4, ngf * 2, ngf]
+    for index, (cin, cout) in enumerate(zip(widths, widths[1:])):
+        stride, pad = (1, 0) if index == 0 else (2, 1)
+        layers += [nn.ConvTranspose2d(cin, cout, 4, stride, pad, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+    layers += [nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), nn.Tanh()]
+    generator = nn.Sequential(*layers)
+    generator.load_state_dict({k.removeprefix("main."): v for k, v in state.items()})
+    return generator.to(device).eval()
+
+
+def _onnx_voice(card: ModelCard, device: str) -> Any:
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(str(card.path), providers=["CPUExecutionProvider"])
+
+
+def _soundfont(card: ModelCard, device: str) -> Any:
+    return card.path.read_bytes()
+
+
+_LOADERS = {
+    "diffusers": _diffusers,
+    "transformers": _transformers,
+    "gguf": _gguf,
+    "safetensors": _safetensors,
+    "lora": _safetensors,
+    "torch-state-dict": _state_dict,
+    "gan": _gan,
+    "onnx-voice": _onnx_voice,
+    "soundfont": _soundfont,
+}

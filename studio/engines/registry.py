@@ -1,0 +1,57 @@
+"""Which engine runs which request kind.
+
+Each entry names modules by string so that nothing heavy is imported until a
+job of that kind runs: the request module is light (dataclasses only); the
+engine module may import torch, diffusers or transformers."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from studio.core.jobs import Engine, Request, StudioError, UnknownRequest
+
+
+@dataclass(frozen=True)
+class EngineEntry:
+    kind: str
+    modality: str
+    title: str
+    request_module: str
+    engine: str  # "module:function"
+
+
+ENGINES: dict[str, EngineEntry] = {
+    entry.kind: entry
+    for entry in (
+        EngineEntry("pattern", "image", "Procedural pattern (test engine)",
+                    "studio.engines.pattern", "studio.engines.pattern:run"),
+    )
+}
+
+
+def load_request_types() -> None:
+    for entry in ENGINES.values():
+        importlib.import_module(entry.request_module)
+
+
+def engine_for(request: Request) -> Engine:
+    kind = request.raw.get("kind") if isinstance(request, UnknownRequest) else request.kind
+    entry = ENGINES.get(kind)
+    if entry is None:
+        raise StudioError(f"no installed engine runs {kind!r} jobs")
+    module_name, _, function = entry.engine.partition(":")
+    return getattr(importlib.import_module(module_name), function)
+
+
+def kinds_for(modality: str) -> list[EngineEntry]:
+    return [entry for entry in ENGINES.values() if entry.modality == modality]
+
+
+def open_studio_services(paths=None):
+    """Open the shared services with every request type registered, so queued
+    jobs and library recipes come back as their real request classes."""
+    from studio.core.services import open_services
+
+    load_request_types()
+    return open_services(paths)

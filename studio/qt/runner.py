@@ -1,0 +1,196 @@
+"""The Qt job runner: a worker QThread that takes jobs from the persistent
+queue one at a time and runs them, and the signals the GUI listens to.
+
+Progress and previews are coalesced: the worker only overwrites a "latest"
+slot, and a timer on the GUI thread takes from it at most ``max_fps`` times a
+second, so a fast engine can never flood the event loop and the newest
+preview always wins. Array previews are turned into QImage in the worker, so
+the GUI thread only wraps them in a QPixmap. Cancel is the job's thread-safe
+token, never a queued call into the busy worker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtGui import QImage
+
+from studio.engines.execute import execute_job
+from studio.core.jobs import CancelToken, Job, JobState
+from studio.core.library import Library
+from studio.core.queue import JobQueue
+
+log = logging.getLogger(__name__)
+
+
+def array_to_qimage(pixels: np.ndarray) -> QImage:
+    """An HxWx3 / HxWx4 uint8 array as a QImage that owns its memory."""
+    pixels = np.ascontiguousarray(pixels)
+    height, width = pixels.shape[:2]
+    fmt = QImage.Format.Format_RGB888 if pixels.shape[2] == 3 else QImage.Format.Format_RGBA8888
+    return QImage(pixels.data, width, height, pixels.strides[0], fmt).copy()
+
+
+class _LatestSlot:
+    """Holds the newest progress and preview of the running job."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._progress: tuple[int, int, int, str] | None = None
+        self._preview: tuple[int, Any] | None = None
+        self.previews_offered = 0
+
+    def put_progress(self, value: tuple[int, int, int, str]) -> None:
+        with self._lock:
+            self._progress = value
+
+    def put_preview(self, value: tuple[int, Any]) -> None:
+        with self._lock:
+            self._preview = value
+            self.previews_offered += 1
+
+    def take(self) -> tuple[tuple[int, int, int, str] | None, tuple[int, Any] | None]:
+        with self._lock:
+            progress, preview = self._progress, self._preview
+            self._progress = self._preview = None
+            return progress, preview
+
+
+class _WorkerReporter:
+    """The Reporter handed to engines; runs on the worker thread."""
+
+    def __init__(self, job_id: int, slot: _LatestSlot) -> None:
+        self.job_id = job_id
+        self.slot = slot
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        self.slot.put_progress((self.job_id, done, total, message))
+
+    def preview(self, payload: Any) -> None:
+        if isinstance(payload, np.ndarray) and payload.ndim == 3 and payload.dtype == np.uint8:
+            payload = array_to_qimage(payload)
+        self.slot.put_preview((self.job_id, payload))
+
+
+class _Worker(QThread):
+    def __init__(self, runner: JobRunner) -> None:
+        super().__init__()
+        self.runner = runner
+        self.setObjectName("studio-job-worker")
+
+    def run(self) -> None:
+        runner = self.runner
+        while not runner.stopping:
+            job = runner.queue.take_next()
+            if job is None:
+                runner.queue.wait_for_work(0.25)
+                continue
+            runner.run_one(job)
+
+
+class JobRunner(QObject):
+    job_started = Signal(int)
+    job_progress = Signal(int, int, int, str)  # job id, done, total, message
+    job_preview = Signal(int, object)  # job id, QImage / text delta / audio chunk
+    job_finished = Signal(int, object)  # job id, LibraryItem
+    job_failed = Signal(int, str, str)  # job id, message, traceback
+    job_cancelled = Signal(int)
+    queue_changed = Signal()
+
+    def __init__(self, queue: JobQueue, library: Library, max_fps: float = 30.0,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.queue = queue
+        self.library = library
+        self.stopping = False
+        self._tokens: dict[int, CancelToken] = {}
+        self._tokens_lock = threading.Lock()
+        self._slot = _LatestSlot()
+        self._pump = QTimer(self)
+        self._pump.setInterval(max(1, int(1000 / max_fps)))
+        self._pump.timeout.connect(self._deliver)
+        self._pump.start()
+        self.queue.subscribe(self._on_queue_changed)
+        self._worker = _Worker(self)
+
+    # --- lifecycle ---------------------------------------------------------
+    def start(self) -> None:
+        if not self._worker.isRunning():
+            self._worker.start()
+
+    def shutdown(self, timeout_ms: int = 10000) -> bool:
+        """Cancel what runs, stop the worker and wait for it; True if it ended."""
+        self.stopping = True
+        self._pump.stop()
+        self.cancel_running()
+        self.queue.wake()
+        ended = self._worker.wait(timeout_ms) if self._worker.isRunning() else True
+        self.queue.unsubscribe(self._on_queue_changed)
+        return bool(ended)
+
+    @property
+    def worker_thread(self) -> QThread:
+        return self._worker
+
+    # --- commands (GUI thread) ---------------------------------------------
+    def submit(self, request) -> Job:
+        self.start()
+        return self.queue.submit(request)
+
+    def cancel(self, job_id: int) -> None:
+        with self._tokens_lock:
+            token = self._tokens.get(job_id)
+        if token is not None:
+            token.cancel()
+        else:
+            self.queue.cancel_queued(job_id)
+
+    def cancel_running(self) -> None:
+        with self._tokens_lock:
+            tokens = list(self._tokens.values())
+        for token in tokens:
+            token.cancel()
+
+    def cancel_all(self) -> None:
+        for job in self.queue.jobs(JobState.QUEUED):
+            self.queue.cancel_queued(job.id)
+        self.cancel_running()
+
+    def running_job_ids(self) -> list[int]:
+        with self._tokens_lock:
+            return list(self._tokens)
+
+    # --- worker side ---------------------------------------------------------
+    def run_one(self, job: Job) -> None:
+        token = CancelToken()
+        with self._tokens_lock:
+            self._tokens[job.id] = token
+        self.job_started.emit(job.id)
+        reporter = _WorkerReporter(job.id, self._slot)
+        try:
+            state, item = execute_job(job, self.queue, self.library, reporter, token)
+        finally:
+            with self._tokens_lock:
+                self._tokens.pop(job.id, None)
+        if state is JobState.FINISHED:
+            self.job_finished.emit(job.id, item)
+        elif state is JobState.CANCELLED:
+            self.job_cancelled.emit(job.id)
+        else:
+            failed = self.queue.get(job.id)
+            self.job_failed.emit(job.id, failed.error, failed.details)
+
+    # --- GUI side ------------------------------------------------------------
+    def _deliver(self) -> None:
+        progress, preview = self._slot.take()
+        if progress is not None:
+            self.job_progress.emit(*progress)
+        if preview is not None:
+            self.job_preview.emit(*preview)
+
+    def _on_queue_changed(self, _job: Job) -> None:
+        self.queue_changed.emit()  # may run on the worker thread: Qt queues it to the GUI
+
