@@ -84,6 +84,12 @@ class Request:
         return cls(**values)
 
 
+def request_type(kind: str) -> type[Request]:
+    if kind not in _REQUEST_TYPES:
+        raise StudioError(f"unknown request kind {kind!r}")
+    return _REQUEST_TYPES[kind]
+
+
 @dataclass(frozen=True)
 class UnknownRequest(Request):
     """A stored request whose kind no installed engine knows."""

@@ -70,6 +70,16 @@ class JobQueue:
             )
         return self._changed(job_id)
 
+    def start(self, job_id: int) -> Job:
+        """Mark one specific queued job running (headless runs of a single job)."""
+        cursor = self.db.execute(
+            "UPDATE jobs SET state=?, started=? WHERE id=? AND state=?",
+            (JobState.RUNNING.value, time.time(), job_id, JobState.QUEUED.value),
+        )
+        if not cursor.rowcount:
+            raise StudioError(f"job {job_id} is not queued")
+        return self._changed(job_id)
+
     def wait_for_work(self, timeout: float) -> None:
         with self._wake:
             self._wake.wait(timeout)

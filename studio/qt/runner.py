@@ -175,6 +175,11 @@ class JobRunner(QObject):
         finally:
             with self._tokens_lock:
                 self._tokens.pop(job.id, None)
+        # Deliver the final progress now, and drop a pending preview so it can
+        # never arrive after (and paint over) the finished result.
+        progress, _stale_preview = self._slot.take()
+        if progress is not None:
+            self.job_progress.emit(*progress)
         if state is JobState.FINISHED:
             self.job_finished.emit(job.id, item)
         elif state is JobState.CANCELLED:

@@ -1,0 +1,224 @@
+"""The ``studio`` command: with no arguments it opens the window; otherwise a
+headless front end to the same engines, queue and library.
+
+    studio generate <kind> --prompt "..." [--seed N] [--size WxH] [--out PATH]
+    studio models list [--modality M] [--json]
+    studio info FILE
+    studio library list [--search TEXT]
+
+Options of ``generate`` are made from the request dataclass of each engine,
+so a new engine gets its command line without code here. Errors print one
+line and exit non-zero."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from studio.core.jobs import CancelToken, JobState, Request, StudioError, request_type
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_CANCELLED = 130
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr (a Reporter)."""
+
+    def __init__(self, stream=sys.stderr, width: int = 30) -> None:
+        self.stream = stream
+        self.width = width
+        self.started = time.monotonic()
+
+    def progress(self, done: int, total: int, message: str = "") -> None:
+        total = max(total, 1)
+        filled = int(self.width * done / total)
+        elapsed = time.monotonic() - self.started
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r[{bar}] {done}/{total} {elapsed:5.1f}s {message[:30]}")
+        self.stream.flush()
+
+    def preview(self, payload: Any) -> None:
+        if isinstance(payload, str):  # streamed text goes to stdout as it arrives
+            sys.stdout.write(payload)
+            sys.stdout.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+def _request_fields(cls: type[Request]) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(cls) if f.name not in ("step_delay_s",)]
+
+
+def _add_request_options(parser: argparse.ArgumentParser, cls: type[Request]) -> None:
+    names = {f.name for f in _request_fields(cls)}
+    for field in _request_fields(cls):
+        default = field.default if field.default is not dataclasses.MISSING else None
+        option = "--" + field.name.replace("_", "-")
+        if field.name == "model_id":
+            option = "--model"
+        if isinstance(default, bool):
+            parser.add_argument(option, dest=field.name, action=argparse.BooleanOptionalAction, default=default)
+        elif isinstance(default, (int, float, str)):
+            parser.add_argument(option, dest=field.name, type=type(default), default=default,
+                                help=f"(default: {default!r})")
+    if {"width", "height"} <= names:
+        parser.add_argument("--size", help="WIDTHxHEIGHT, e.g. 512x512")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from studio.engines.registry import ENGINES, load_request_types
+    load_request_types()
+    parser = argparse.ArgumentParser(prog="studio", description="Studio: local generative models, offline.")
+    commands = parser.add_subparsers(dest="command")
+
+    generate = commands.add_parser("generate", help="generate an artifact headlessly")
+    kinds = generate.add_subparsers(dest="kind", required=True)
+    for kind, entry in ENGINES.items():
+        sub = kinds.add_parser(kind, help=entry.title)
+        _add_request_options(sub, request_type(kind))
+        sub.add_argument("--out", type=Path, help="also copy the result to this path")
+
+    models = commands.add_parser("models", help="list the models Studio can find")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    listing = models_sub.add_parser("list")
+    listing.add_argument("--modality", choices=["text", "image", "audio", "video"])
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+
+    info = commands.add_parser("info", help="print the recipe embedded in an artifact file")
+    info.add_argument("file", type=Path)
+
+    library = commands.add_parser("library", help="the output library")
+    library_sub = library.add_subparsers(dest="library_command", required=True)
+    lib_list = library_sub.add_parser("list")
+    lib_list.add_argument("--search", default="")
+    lib_list.add_argument("--limit", type=int, default=50)
+    return parser
+
+
+def _request_from_args(args: argparse.Namespace) -> Request:
+    cls = request_type(args.kind)
+    values = {f.name: getattr(args, f.name) for f in _request_fields(cls) if hasattr(args, f.name)}
+    if getattr(args, "size", None):
+        try:
+            width, height = (int(part) for part in args.size.lower().split("x"))
+        except ValueError:
+            raise StudioError(f"--size must look like 512x512, not {args.size!r}") from None
+        values.update(width=width, height=height)
+    request = cls(**values)
+    validate = getattr(request, "validate", None)
+    if validate:
+        validate()
+    return request
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from studio.engines.execute import execute_job
+    from studio.engines.registry import open_studio_services
+
+    request = _request_from_args(args)
+    services = open_studio_services()
+    try:
+        job = services.queue.submit(request)
+        job = services.queue.start(job.id)
+        bar = ProgressBar()
+        cancel = CancelToken()
+        try:
+            state, item = execute_job(job, services.queue, services.library, bar, cancel)
+        except KeyboardInterrupt:
+            cancel.cancel()
+            bar.close()
+            services.queue.mark_cancelled(job.id)
+            print("studio: cancelled", file=sys.stderr)
+            return EXIT_CANCELLED
+        bar.close()
+        if state is not JobState.FINISHED:
+            print(f"studio: error: {services.queue.get(job.id).error}", file=sys.stderr)
+            return EXIT_FAILED
+        path = item.path
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(item.path, args.out)
+            path = args.out
+        print(path)
+        return 0
+    finally:
+        services.close()
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    from studio.core.models.cards import human_size
+    from studio.engines.registry import open_studio_services
+
+    services = open_studio_services()
+    try:
+        cards = [c for c in services.models.refresh() if not args.modality or c.modality == args.modality]
+    finally:
+        services.close()
+    if args.json:
+        print(json.dumps([c.to_dict() for c in cards], indent=2, default=str))
+        return 0
+    if not cards:
+        print("no models found; add a folder with `models.folders` in settings")
+        return 0
+    print(f"{'ID':34} {'MODALITY':8} {'FORMAT':16} {'SIZE':>9}  STATUS")
+    for card in cards:
+        status = "ok" if card.usable else card.error
+        print(f"{card.id:34} {card.modality or '?':8} {card.format:16} {human_size(card.size_bytes):>9}  {status}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from studio.core.provenance import read_recipe
+
+    print(json.dumps(read_recipe(args.file), indent=2, ensure_ascii=False))
+    return 0
+
+
+def _library_list(args: argparse.Namespace) -> int:
+    from studio.engines.registry import open_studio_services
+
+    services = open_studio_services()
+    try:
+        for item in services.library.items(search=args.search, limit=args.limit):
+            stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(item.created))
+            print(f"{item.id:5} {stamp} {item.modality:6} {item.prompt[:50]!r:52} {item.path}")
+    finally:
+        services.close()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        from studio.qt.app import main as gui_main
+
+        return gui_main()
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    handlers = {
+        "generate": _generate,
+        "info": _info,
+        "models": _models_list,
+        "library": _library_list,
+    }
+    if args.command not in handlers:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return handlers[args.command](args)
+    except StudioError as exc:
+        print(f"studio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if args.command != "generate" else EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
