@@ -9,7 +9,9 @@ details) where that format's own readers look for metadata:
   source type ``trainedAlgorithmicMedia``.
 - WAV: a ``LIST``/``INFO`` chunk (``ICMT`` holds the JSON, ``ISFT`` the tool).
 - FLAC: Vorbis comments ``STUDIO_RECIPE`` and ``COMMENT=AI-generated``.
-- Text (.md, .txt, .json): a first-line HTML comment holding the JSON.
+- Text (.md, .txt): a first-line HTML comment holding the JSON.
+- JSON documents (a saved conversation, a project): a top-level
+  ``studio:recipe`` key, so the file stays valid JSON.
 - Anything else: a ``<file>.recipe.json`` sidecar.
 """
 
@@ -26,7 +28,7 @@ from studio.core.jobs import StudioError
 RECIPE_KEY = "studio:recipe"
 AI_MARK = "AI-generated"
 IPTC_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
-TEXT_SUFFIXES = {".md", ".txt", ".json"}
+TEXT_SUFFIXES = {".md", ".txt"}
 _TEXT_PREFIX = "<!-- studio:recipe "
 _TEXT_SUFFIX = " -->\n"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -42,6 +44,11 @@ def embed(data: bytes, suffix: str, recipe: dict[str, Any]) -> bytes:
         return _wav_embed(data, recipe)
     if suffix == ".flac":
         return _flac_embed(data, recipe)
+    if suffix == ".json":
+        document = json.loads(data.decode("utf-8"))
+        if not isinstance(document, dict):
+            raise StudioError("a JSON artifact must be an object to carry its recipe")
+        return json.dumps({RECIPE_KEY: recipe, **document}, ensure_ascii=False, indent=1).encode("utf-8")
     if suffix in TEXT_SUFFIXES:
         header = _TEXT_PREFIX + json.dumps(recipe, separators=(",", ":")) + _TEXT_SUFFIX
         return header.encode("utf-8") + data
@@ -49,7 +56,7 @@ def embed(data: bytes, suffix: str, recipe: dict[str, Any]) -> bytes:
 
 
 def needs_sidecar(suffix: str) -> bool:
-    return suffix.lower() not in {".png", ".wav", ".flac", *TEXT_SUFFIXES}
+    return suffix.lower() not in {".png", ".wav", ".flac", ".json", *TEXT_SUFFIXES}
 
 
 def sidecar_path(path: Path) -> Path:
@@ -71,6 +78,12 @@ def read_recipe(path: Path) -> dict[str, Any]:
         recipe = _wav_read(data)
     elif data[:4] == b"fLaC":
         recipe = _flac_read(data)
+    elif suffix == ".json":
+        try:
+            document = json.loads(data.decode("utf-8"))
+        except ValueError:
+            document = None
+        recipe = document.get(RECIPE_KEY) if isinstance(document, dict) else None
     elif suffix in TEXT_SUFFIXES:
         recipe = _text_read(data)
     if recipe is None and sidecar_path(path).exists():

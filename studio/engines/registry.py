@@ -21,13 +21,16 @@ class EngineEntry:
     engine: str  # "module:function"
 
 
-ENGINES: dict[str, EngineEntry] = {
-    entry.kind: entry
-    for entry in (
-        EngineEntry("pattern", "image", "Procedural pattern (test engine)",
-                    "studio.engines.pattern", "studio.engines.pattern:run"),
-    )
-}
+# One line per engine; each modality keeps its entries under its own comment.
+_ENTRIES = (
+    EngineEntry("pattern", "image", "Procedural pattern (test engine)",
+                "studio.engines.pattern", "studio.engines.pattern:run"),
+    # image engines
+    # text engines
+    # audio engines
+    # video engines
+)
+ENGINES: dict[str, EngineEntry] = {entry.kind: entry for entry in _ENTRIES}
 
 
 def load_request_types() -> None:

@@ -30,6 +30,7 @@ def _audio(fmt: str) -> bytes:
     (".wav", lambda: _audio("WAV")),
     (".flac", lambda: _audio("FLAC")),
     (".md", lambda: "# Title\n\nbody".encode()),
+    (".json", lambda: b'{"turns": [{"role": "user", "content": "hi"}]}'),
 ])
 def test_recipe_round_trip(tmp_path, suffix, make):
     path = tmp_path / f"out{suffix}"
@@ -54,6 +55,8 @@ def test_embedding_keeps_the_media_readable(tmp_path):
         assert marked_rate == rate and np.array_equal(marked, original)
     text = provenance.embed(b"hello", ".md", RECIPE)
     assert provenance.strip_text_header(text) == b"hello"
+    document = json.loads(provenance.embed(b'{"turns": [1, 2]}', ".json", RECIPE))
+    assert document["turns"] == [1, 2] and document[provenance.RECIPE_KEY]["ai_generated"] is True
 
 
 def test_png_chunks_have_valid_crcs():
