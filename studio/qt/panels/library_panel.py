@@ -1,0 +1,215 @@
+"""The Library panel: every artifact the studio made, newest first, with a
+thumbnail for images and a modality icon for the rest; a search box that
+filters by prompt (and model); and Reuse settings, Show file and Delete.
+
+Thumbnails are decoded at thumbnail size in a background task and cached
+by path, so a long library scrolls without decoding on the GUI thread.
+"Reuse settings" and opening an item are signals: the window knows which
+workspace serves the item's modality."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QIcon, QImage, QImageReader, QPixmap
+from PySide6.QtWidgets import (
+    QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
+)
+
+from studio.core.jobs import StudioError
+from studio.core.library import Library, LibraryItem
+from studio.qt import theme
+from studio.qt.tasks import Tasks
+from studio.qt.widgets.error_dialog import confirm
+
+THUMB = 64
+ID_ROLE = Qt.ItemDataRole.UserRole
+SEARCH_DELAY_MS = 150
+
+
+def read_thumbnail(path: Path, side: int = THUMB) -> tuple[str, QImage]:
+    """Decode ``path`` at most ``side`` pixels on its longer edge (background task)."""
+    reader = QImageReader(str(path))
+    size = reader.size()
+    if size.isValid() and (size.width() > side or size.height() > side):
+        reader.setScaledSize(size.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio))
+    return str(path), reader.read()
+
+
+def describe(item: LibraryItem) -> str:
+    when = dt.datetime.fromtimestamp(item.created).strftime("%d %b %H:%M")
+    parts = [item.modality]
+    if item.width and item.height:
+        parts.append(f"{item.width}×{item.height}")
+    if item.duration_s:
+        parts.append(f"{item.duration_s:.1f} s")
+    parts += [f"seed {item.seed}", when]
+    return " · ".join(parts)
+
+
+class LibraryPanel(QWidget):
+    reuse_requested = Signal(object)  # LibraryItem
+    item_activated = Signal(object)  # LibraryItem: show it in its workspace
+    items_changed = Signal()
+
+    def __init__(self, library: Library, tasks: Tasks, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("panel")
+        self.library = library
+        self.tasks = tasks
+        self._thumbs: dict[str, QIcon] = {}
+        self._loading: set[str] = set()
+        self._items: dict[int, LibraryItem] = {}
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.setSpacing(6)
+        self.search = QLineEdit()
+        self.search.setObjectName("librarySearch")
+        self.search.setPlaceholderText("Search prompts…")
+        self.search.setClearButtonEnabled(True)
+        self.search.addAction(theme.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._search_timer.timeout.connect(self.reload)
+        self.search.textChanged.connect(self._on_search_changed)
+        layout.addWidget(self.search)
+
+        self.list = QListWidget()
+        self.list.setObjectName("libraryList")
+        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.setUniformItemSizes(True)
+        self.list.setWordWrap(True)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.list.setSpacing(1)
+        self.list.itemSelectionChanged.connect(self._update_buttons)
+        self.list.itemDoubleClicked.connect(self._on_double_clicked)
+        layout.addWidget(self.list, 1)
+
+        self.empty_label = QLabel("Nothing here yet: what you generate is kept here.")
+        self.empty_label.setObjectName("hint")
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.empty_label)
+
+        buttons = QHBoxLayout()
+        buttons.setSpacing(6)
+        self.reuse_button = QPushButton("Reuse")
+        self.reuse_button.setToolTip("Put this item's settings back into its workspace")
+        theme.set_icon(self.reuse_button, "reuse")
+        self.reuse_button.clicked.connect(self.reuse_selected)
+        self.show_button = QPushButton("Show file")
+        self.show_button.setToolTip("Open the folder that holds this file")
+        theme.set_icon(self.show_button, "folder")
+        self.show_button.clicked.connect(self.show_selected_file)
+        self.delete_button = QPushButton()
+        self.delete_button.setToolTip("Delete this item and its file")
+        theme.set_icon(self.delete_button, "trash", "danger")
+        self.delete_button.clicked.connect(self.delete_selected)
+        buttons.addWidget(self.reuse_button, 1)
+        buttons.addWidget(self.show_button, 1)
+        buttons.addWidget(self.delete_button)
+        layout.addLayout(buttons)
+        self.reload()
+
+    # --- rows ----------------------------------------------------------------------------
+    def _on_search_changed(self, _text: str) -> None:
+        self._search_timer.start()
+
+    def reload(self) -> None:
+        self._search_timer.stop()
+        selected = self.selected_item()
+        items = self.library.items(search=self.search.text().strip())
+        self._items = {item.id: item for item in items}
+        self.list.clear()
+        for item in items:
+            row = QListWidgetItem(self._icon_for(item), f"{item.prompt or item.kind}\n{describe(item)}")
+            row.setData(ID_ROLE, item.id)
+            row.setToolTip(f"{item.prompt}\n{item.path}")
+            row.setSizeHint(QSize(0, THUMB + 12))
+            self.list.addItem(row)
+            if selected is not None and item.id == selected.id:
+                row.setSelected(True)
+        self.empty_label.setVisible(not items)
+        self.empty_label.setText("No item matches the search." if self.search.text().strip()
+                                 else "Nothing here yet: what you generate is kept here.")
+        self._update_buttons()
+        self.items_changed.emit()
+
+    def _icon_for(self, item: LibraryItem) -> QIcon:
+        key = str(item.path)
+        if key in self._thumbs:
+            return self._thumbs[key]
+        if item.modality == "image" and key not in self._loading:
+            self._loading.add(key)
+            self.tasks.run(read_thumbnail, item.path, finished=self._on_thumbnail)
+        return theme.icon(item.modality if item.modality in ("text", "image", "audio", "video") else "library")
+
+    def _on_thumbnail(self, result: tuple[str, QImage]) -> None:
+        path, image = result
+        self._loading.discard(path)
+        if image.isNull():
+            return
+        icon = QIcon(QPixmap.fromImage(image))
+        self._thumbs[path] = icon
+        for index in range(self.list.count()):
+            row = self.list.item(index)
+            item = self._items.get(row.data(ID_ROLE))
+            if item is not None and str(item.path) == path:
+                row.setIcon(icon)
+
+    def has_thumbnail(self, item_id: int) -> bool:
+        item = self._items.get(item_id)
+        return item is not None and str(item.path) in self._thumbs
+
+    def item_ids(self) -> list[int]:
+        return [int(self.list.item(i).data(ID_ROLE)) for i in range(self.list.count())]
+
+    def select(self, item_id: int) -> None:
+        for index in range(self.list.count()):
+            row = self.list.item(index)
+            if row.data(ID_ROLE) == item_id:
+                self.list.setCurrentItem(row)
+
+    def selected_item(self) -> LibraryItem | None:
+        rows = self.list.selectedItems()
+        return self._items.get(rows[0].data(ID_ROLE)) if rows else None
+
+    def _update_buttons(self) -> None:
+        has = self.selected_item() is not None
+        for button in (self.reuse_button, self.show_button, self.delete_button):
+            button.setEnabled(has)
+
+    # --- commands ------------------------------------------------------------------------------
+    def reuse_selected(self) -> None:
+        item = self.selected_item()
+        if item is not None:
+            self.reuse_requested.emit(item)
+
+    def _on_double_clicked(self, row: QListWidgetItem) -> None:
+        item = self._items.get(row.data(ID_ROLE))
+        if item is not None:
+            self.item_activated.emit(item)
+
+    def show_selected_file(self) -> None:
+        item = self.selected_item()
+        if item is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(item.path.parent)))
+
+    def delete_selected(self) -> None:
+        item = self.selected_item()
+        if item is None:
+            return
+        name = item.prompt or item.path.name
+        if not confirm(self, "Delete item", f"Delete “{name[:80]}” and its file?\nThis cannot be undone.",
+                       "Delete"):
+            return
+        try:
+            self.library.delete(item.id)
+        except StudioError:
+            pass  # already gone: the reload below shows the truth
+        self._thumbs.pop(str(item.path), None)
+        self.reload()
