@@ -55,6 +55,9 @@ def open_studio_services(paths=None):
     """Open the shared services with every request type registered, so queued
     jobs and library recipes come back as their real request classes."""
     from studio.core.services import open_services
+    from studio.engines import context
 
     load_request_types()
-    return open_services(paths)
+    services = open_services(paths)
+    context.set_model_manager(services.models)
+    return services

@@ -1,0 +1,62 @@
+"""What every engine shares in one process: the model manager and the
+compute device. The GUI and the CLI install their services' manager here
+(``open_studio_services`` does it); engines call ``model_manager()`` and
+``device()`` and never build their own."""
+
+from __future__ import annotations
+
+import threading
+
+from studio.core.devices import DeviceInfo, pick_device
+from studio.core.jobs import StudioError
+from studio.core.models.cards import ModelCard
+from studio.core.models.manager import ModelManager
+
+_lock = threading.RLock()  # re-entered: opening services installs the manager
+_manager: ModelManager | None = None
+_device: DeviceInfo | None = None
+_discovered = False
+
+
+def set_model_manager(manager: ModelManager) -> None:
+    global _manager, _discovered
+    with _lock:
+        _manager = manager
+        _discovered = bool(manager.cards())
+
+
+def model_manager() -> ModelManager:
+    """The shared manager, with discovery run once on first use."""
+    global _manager, _discovered
+    with _lock:
+        if _manager is None:
+            from studio.engines.registry import open_studio_services
+
+            _manager = open_studio_services().models
+        if not _discovered:
+            _manager.refresh()
+            _discovered = True
+        return _manager
+
+
+def find_card(model_id: str, modality: str) -> ModelCard:
+    """The card for ``model_id``, or a clear error naming what is available."""
+    manager = model_manager()
+    if not model_id:
+        usable = [c for c in manager.cards(modality) if c.usable]
+        if not usable:
+            raise StudioError(f"no {modality} model was found; add a model folder in Settings")
+        raise StudioError(f"choose a {modality} model, e.g. --model {usable[0].id}")
+    try:
+        return manager.card(model_id)
+    except StudioError:
+        manager.refresh()  # the file may have been added since the last scan
+        return manager.card(model_id)
+
+
+def device() -> DeviceInfo:
+    global _device
+    with _lock:
+        if _device is None:
+            _device = pick_device()
+        return _device
