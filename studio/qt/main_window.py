@@ -35,15 +35,11 @@ from studio.qt.runner import JobRunner
 from studio.qt.tasks import Tasks
 from studio.qt.widgets.error_dialog import show_error
 from studio.qt.widgets.settings_dialog import SettingsDialog
-from studio.qt.workspaces.audio import AudioWorkspace
 from studio.qt.workspaces.base import Workspace, WorkspaceContext
-from studio.qt.workspaces.image import ImageWorkspace
-from studio.qt.workspaces.text import TextWorkspace
-from studio.qt.workspaces.video import VideoWorkspace
+from studio.qt.workspaces.tabs import WORKSPACES, WorkspaceTab, Workspaces
 
 log = logging.getLogger(__name__)
 
-WORKSPACES: tuple[type[Workspace], ...] = (TextWorkspace, ImageWorkspace, AudioWorkspace, VideoWorkspace)
 MEMORY_REFRESH_MS = 2000
 # If the platform never reports the window exposed, start background work anyway.
 BACKGROUND_FALLBACK_MS = 1500
@@ -89,14 +85,12 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setObjectName("workspaceTabs")
         self.tabs.setDocumentMode(True)
-        self.workspaces: dict[str, Workspace] = {}
-        for cls in WORKSPACES:
-            workspace = cls(context)
-            self.workspaces[cls.name] = workspace
-            self.tabs.addTab(workspace, theme.icon(cls.icon_name), cls.title)
-            workspace.generation_changed.connect(self._update_actions)
+        self._model_cards: list = []
+        tabs = [WorkspaceTab(spec, context, self._on_workspace_built) for spec in WORKSPACES]
+        for tab in tabs:
+            self.tabs.addTab(tab, theme.icon(tab.spec.icon_name), tab.spec.title)
+        self.workspaces = Workspaces(tabs)  # each is built when first shown or asked for
         self.setCentralWidget(self.tabs)
-        self.tabs.currentChanged.connect(self._on_tab_changed)
 
         self.library_panel = LibraryPanel(services.library, self.tasks)
         self.queue_panel = QueuePanel(services.queue, self.runner)
@@ -118,6 +112,7 @@ class MainWindow(QMainWindow):
         self._memory_timer.setInterval(MEMORY_REFRESH_MS)
         self._memory_timer.timeout.connect(self.update_memory)
         self._restore_state()
+        self.tabs.currentChanged.connect(self._on_tab_changed)
         self._on_tab_changed(self.tabs.currentIndex())
 
     # --- layout --------------------------------------------------------------------
@@ -206,9 +201,9 @@ class MainWindow(QMainWindow):
 
         view_menu = menu.addMenu("&View")
         self.tab_actions: list[QAction] = []
-        for index, workspace in enumerate(self.workspaces.values()):
-            action = self._action(f"{workspace.title} workspace", self._switch_tab, f"Ctrl+{index + 1}",
-                                  workspace.icon_name)
+        for index, spec in enumerate(self.workspaces.specs()):
+            action = self._action(f"{spec.title} workspace", self._switch_tab, f"Ctrl+{index + 1}",
+                                  spec.icon_name)
             action.setData(index)
             view_menu.addAction(action)
             self.tab_actions.append(action)
@@ -228,15 +223,25 @@ class MainWindow(QMainWindow):
 
     # --- workspaces -----------------------------------------------------------------
     def current_workspace(self) -> Workspace:
-        return self.tabs.currentWidget()  # type: ignore[return-value]
+        tab: WorkspaceTab = self.tabs.currentWidget()  # type: ignore[assignment]
+        return tab.build()
 
     def workspace_for(self, modality: str) -> Workspace | None:
-        for workspace in self.workspaces.values():
-            if workspace.modality == modality:
-                return workspace
-        return None
+        name = self.workspaces.name_for(modality)
+        return self.workspaces[name] if name else None
+
+    def show_workspace(self, name: str) -> Workspace:
+        """Bring workspace ``name`` to the front (building it if needed)."""
+        self.tabs.setCurrentWidget(self.workspaces.tab(name))
+        return self.workspaces[name]
+
+    def _on_workspace_built(self, workspace: Workspace) -> None:
+        workspace.generation_changed.connect(self._update_actions)
+        if self._model_cards:
+            workspace.set_model_cards(self._model_cards)
 
     def _on_tab_changed(self, _index: int) -> None:
+        self.current_workspace()  # build it now that it is on screen
         self._update_actions()
 
     def _update_actions(self) -> None:
@@ -265,13 +270,13 @@ class MainWindow(QMainWindow):
         except StudioError as exc:
             show_error(self, "Cannot reuse these settings", str(exc))
             return
-        self.tabs.setCurrentWidget(workspace)
+        self.show_workspace(workspace.name)
         self.show_message(f"Settings of “{(item.prompt or item.path.name)[:60]}” restored")
 
     def show_library_item(self, item: LibraryItem) -> None:
         workspace = self.workspace_for(item.modality)
         if workspace is not None:
-            self.tabs.setCurrentWidget(workspace)
+            self.show_workspace(workspace.name)
             workspace.show_item(item)
 
     # --- jobs -------------------------------------------------------------------------
@@ -373,7 +378,8 @@ class MainWindow(QMainWindow):
         if self.closed:
             return
         cards = self.services.models.cards()
-        for workspace in self.workspaces.values():
+        self._model_cards = cards
+        for workspace in self.workspaces.built():
             workspace.set_model_cards(cards)
         self.models_panel.reload()
         self.update_memory()
@@ -420,14 +426,11 @@ class MainWindow(QMainWindow):
         state = _decode(self.settings.get("ui.state"))
         if state is not None:
             self.restoreState(state)
-        tab = self.settings.get("ui.workspace")
-        if tab in self.workspaces:
-            self.tabs.setCurrentWidget(self.workspaces[tab])
-        else:
-            self.tabs.setCurrentWidget(self.workspaces["image"])
+        name = self.settings.get("ui.workspace")
+        self.tabs.setCurrentWidget(self.workspaces.tab(name if name in self.workspaces else "image"))
 
     def save_state(self) -> None:
-        for workspace in self.workspaces.values():
+        for workspace in self.workspaces.built():
             workspace.save_form()
         self.settings.update({
             "ui.geometry": _encode(self.saveGeometry()),

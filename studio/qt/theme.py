@@ -13,7 +13,9 @@ instead of each widget having to listen for the change.
 
 from __future__ import annotations
 
+import os
 import weakref
+from pathlib import Path
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -26,7 +28,7 @@ from studio.core.paths import RESOURCES
 
 ICONS_DIR = RESOURCES / "icons"
 THEME_DIR = RESOURCES / "theme"
-ICON_SIZES = (16, 20, 24, 32, 48)
+ICON_SIZES = (16, 20, 24, 32, 48, 64)
 
 
 @dataclass(frozen=True)
@@ -133,9 +135,32 @@ def _svg_source(name: str) -> str:
     return (ICONS_DIR / f"{name}.svg").read_text(encoding="utf-8")
 
 
+@lru_cache(maxsize=1)
+def _icon_cache_dir() -> Path:
+    from studio.core.paths import studio_paths
+
+    return studio_paths().cache / "icons"
+
+
 @lru_cache(maxsize=512)
 def _tinted_icon(name: str, color: str) -> QIcon:
-    # Lazy import: QtSvg loads only when the first icon is drawn.
+    # The tinted copy is written once to the cache folder and handed to Qt by
+    # path: Qt's SVG icon engine then renders each size only when it is first
+    # painted, instead of every size of every icon while the window is built.
+    path = _icon_cache_dir() / color.lstrip("#") / f"{name}.svg"
+    if not path.exists():
+        try:
+            # A cache file needs no fsync: a torn write is simply written again.
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+            partial.write_text(_svg_source(name).replace("currentColor", color), encoding="utf-8")
+            os.replace(partial, path)
+        except OSError:  # a read-only cache still gets icons, rendered now
+            return _rendered_icon(name, color)
+    return QIcon(str(path))
+
+
+def _rendered_icon(name: str, color: str) -> QIcon:
     from PySide6.QtSvg import QSvgRenderer
 
     renderer = QSvgRenderer(QByteArray(_svg_source(name).replace("currentColor", color).encode()))

@@ -79,7 +79,7 @@ def test_forms_layout_and_tab_persist_across_a_restart(qtbot, open_window, studi
     qtbot.waitUntil(lambda: first.height() == 580)
     size = first.size()
     first.models_dock.hide()
-    first.tabs.setCurrentWidget(text)
+    first.show_workspace("text")
     first.close()
     assert first.closed
 
@@ -89,6 +89,8 @@ def test_forms_layout_and_tab_persist_across_a_restart(qtbot, open_window, studi
     assert saved["ui.geometry"] and saved["ui.state"]
 
     second = open_window(background=False)
+    # Only the workspace on screen is built at start; the others wait until needed.
+    assert [w.name for w in second.workspaces.built()] == ["text"]
     image, text = second.workspaces["image"], second.workspaces["text"]
     assert image.prompt_edit.toPlainText() == "a lighthouse at dusk"
     assert (image.steps.value(), image.width_spin.value()) == (37, 320)
@@ -187,7 +189,7 @@ PROBE = textwrap.dedent("""
         def eventFilter(self, watched, event):
             # Application filters see the expose before the window's own handling,
             # which is what starts the background work.
-            if event.type() == QEvent.Type.Expose and isinstance(watched, QWindow) and watched.isExposed():
+            if isinstance(watched, QWindow) and event.type() == QEvent.Type.Expose and watched.isExposed():
                 print("HEAVY_AT_SHOW=" + ",".join(m for m in HEAVY if m in sys.modules))
                 print("TITLE=" + watched.title(), flush=True)
                 os._exit(0)

@@ -65,14 +65,14 @@ def test_random_seed_rolls_and_locked_seed_stays(qtbot, window):
 def test_workspaces_without_an_engine_say_so_and_cannot_generate(qtbot, window):
     for name in ("text", "audio", "video"):
         workspace = window.workspaces[name]
-        window.tabs.setCurrentWidget(workspace)
+        window.show_workspace(name)
         assert workspace.notice.isVisible()
         assert "not available yet" in workspace.notice.text()
         assert not workspace.generate_button.isEnabled()
         assert not window.generate_action.isEnabled()
         assert workspace.generate() is None
         assert workspace.prompt_edit.isEnabled() and workspace.model_picker.isEnabled()
-    window.tabs.setCurrentWidget(window.workspaces["image"])
+    window.show_workspace("image")
     assert not window.workspaces["image"].notice.isVisible()
     assert window.generate_action.isEnabled()
     assert window.services.queue.jobs() == []
@@ -120,7 +120,7 @@ def test_reuse_settings_restores_the_request_into_its_workspace(qtbot, window):
     # Change everything, move elsewhere, then reuse the library item.
     _small_image_form(image, "something else", steps=40, delay=0.2)
     image.seed_field.random_button.setChecked(True)
-    window.tabs.setCurrentWidget(window.workspaces["text"])
+    window.show_workspace("text")
     window.library_panel.select(item.id)
     window.library_panel.reuse_button.click()
     assert window.current_workspace() is image
