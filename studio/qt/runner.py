@@ -11,10 +11,10 @@ token, never a queued call into the busy worker."""
 from __future__ import annotations
 
 import logging
+import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 from PySide6.QtGui import QImage
 
@@ -23,11 +23,16 @@ from studio.core.jobs import CancelToken, Job, JobState
 from studio.core.library import Library
 from studio.core.queue import JobQueue
 
+if TYPE_CHECKING:  # numpy is imported on first use: it is not needed to show the window
+    import numpy as np
+
 log = logging.getLogger(__name__)
 
 
 def array_to_qimage(pixels: np.ndarray) -> QImage:
     """An HxWx3 / HxWx4 uint8 array as a QImage that owns its memory."""
+    import numpy as np
+
     pixels = np.ascontiguousarray(pixels)
     height, width = pixels.shape[:2]
     fmt = QImage.Format.Format_RGB888 if pixels.shape[2] == 3 else QImage.Format.Format_RGBA8888
@@ -70,7 +75,8 @@ class _WorkerReporter:
         self.slot.put_progress((self.job_id, done, total, message))
 
     def preview(self, payload: Any) -> None:
-        if isinstance(payload, np.ndarray) and payload.ndim == 3 and payload.dtype == np.uint8:
+        np = sys.modules.get("numpy")  # an array payload means numpy is already imported
+        if np is not None and isinstance(payload, np.ndarray) and payload.ndim == 3 and payload.dtype == np.uint8:
             payload = array_to_qimage(payload)
         self.slot.put_preview((self.job_id, payload))
 
