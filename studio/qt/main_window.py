@@ -138,7 +138,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.models_dock)
         self.resizeDocks([self.library_dock], [380], Qt.Orientation.Horizontal)
         self.resizeDocks([self.library_dock, self.queue_dock], [520, 300], Qt.Orientation.Vertical)
-        self.resizeDocks([self.models_dock], [210], Qt.Orientation.Vertical)
+        self.resizeDocks([self.models_dock], [250], Qt.Orientation.Vertical)
 
     def reset_layout(self) -> None:
         self._default_layout()

@@ -118,7 +118,7 @@ class ModelsPanel(QWidget):
         header = self.tree.header()
         header.setStretchLastSection(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in enumerate((220, 70, 90, 70, 150, 90, 70, 170)):
+        for column, width in enumerate((210, 88, 90, 72, 140, 86, 72, 150)):
             self.tree.setColumnWidth(column, width)
         self.tree.itemSelectionChanged.connect(self._update_buttons)
         layout.addWidget(self.tree, 1)

@@ -23,8 +23,9 @@ from studio.qt import theme
 from studio.qt.runner import JobRunner
 from studio.qt.widgets.error_dialog import show_error
 
-COLUMNS = ("#", "Job", "Kind", "State", "Progress")
-PROGRESS_COLUMN = 4
+COLUMNS = ("#", "Job", "State", "Progress")
+STATE_COLUMN = 2
+PROGRESS_COLUMN = 3
 ID_ROLE = Qt.ItemDataRole.UserRole
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 1
 STATE_COLORS = {
@@ -108,7 +109,7 @@ class QueuePanel(QWidget):
         header = self.tree.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((0, 40), (2, 64), (3, 86), (4, 110)):
+        for column, width in ((0, 34), (STATE_COLUMN, 84), (PROGRESS_COLUMN, 96)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
             self.tree.setColumnWidth(column, width)
         self.tree.itemSelectionChanged.connect(self._on_selection_changed)
@@ -141,14 +142,16 @@ class QueuePanel(QWidget):
         self.tree.clear()
         self._items.clear()
         for job in jobs:
-            item = QTreeWidgetItem([str(job.id), job.label, job.request.kind or "?", job.state.value.capitalize(), ""])
+            item = QTreeWidgetItem([str(job.id), job.label, job.state.value.capitalize(), ""])
             item.setData(0, ID_ROLE, job.id)
-            item.setForeground(3, theme.color(STATE_COLORS[job.state]))
+            item.setForeground(STATE_COLUMN, theme.color(STATE_COLORS[job.state]))
             if job.state is JobState.FINISHED:
                 self._progress[job.id] = 1.0
             if job.state is not JobState.QUEUED:
                 item.setData(PROGRESS_COLUMN, PROGRESS_ROLE, self._progress.get(job.id, 0.0))
-            tip = job.label if not job.error else f"{job.label}\n{job.state.value}: {job.error}"
+            tip = f"{job.label}\n{job.request.kind or 'unknown'} job, {job.state.value}"
+            if job.error:
+                tip += f": {job.error}"
             for column in range(len(COLUMNS)):
                 item.setToolTip(column, tip)
             self.tree.addTopLevelItem(item)
@@ -168,7 +171,7 @@ class QueuePanel(QWidget):
 
     def states(self) -> dict[int, str]:
         """Each listed job's state as shown (for checks and tests)."""
-        return {jid: item.text(3).lower() for jid, item in self._items.items()}
+        return {jid: item.text(STATE_COLUMN).lower() for jid, item in self._items.items()}
 
     def progress(self, job_id: int) -> float | None:
         item = self._items.get(job_id)

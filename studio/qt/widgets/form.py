@@ -93,6 +93,7 @@ class SeedField(QWidget):
         self.spin.setAccelerated(True)
         self.random_button = QToolButton()
         self.random_button.setCheckable(True)
+        self.random_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.random_button.setChecked(True)
         self.random_button.setToolTip("Random seed on every Generate (turn off to lock the seed)")
         self.random_button.toggled.connect(self._on_random_toggled)

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSplitter,
+    QComboBox, QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSplitter,
     QVBoxLayout, QWidget,
 )
 
@@ -74,6 +74,7 @@ class Workspace(QWidget):
         self._last_error = ("", "")  # message, traceback
         self._build_ui()
         self.build_form()
+        self.form_layout.addStretch(1)
         self.form.load(self.settings)
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
@@ -103,13 +104,11 @@ class Workspace(QWidget):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         body = QWidget()
-        self.form_layout = QFormLayout(body)
-        self.form_layout.setContentsMargins(0, 0, 4, 0)
-        self.form_layout.setHorizontalSpacing(10)
-        self.form_layout.setVerticalSpacing(8)
-        self.form_layout.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
-        self.form_layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        self.form_layout.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        # Labels sit above their inputs: the form panel is narrow, and stacked
+        # rows keep every input the same width whatever its label's length.
+        self.form_layout = QVBoxLayout(body)
+        self.form_layout.setContentsMargins(0, 0, 6, 0)
+        self.form_layout.setSpacing(12)
         scroll.setWidget(body)
         panel.addWidget(scroll, 1)
 
@@ -160,7 +159,15 @@ class Workspace(QWidget):
 
     # --- form building helpers (used by subclasses' build_form) ------------------
     def add_row(self, label: str, widget: QWidget) -> QWidget:
-        self.form_layout.addRow(label, widget)
+        """A labelled input: the label above, 4 px apart; rows are 12 px apart."""
+        row = QVBoxLayout()
+        row.setSpacing(4)
+        title = QLabel(label)
+        title.setObjectName("fieldLabel")
+        title.setBuddy(widget)
+        row.addWidget(title)
+        row.addWidget(widget)
+        self.form_layout.addLayout(row)
         return widget
 
     def add_field(self, name: str, label: str, widget: QWidget, in_request: bool = True,
@@ -186,8 +193,7 @@ class Workspace(QWidget):
         edit.setTabChangesFocus(True)
         edit.setFixedHeight(96)
         self.form.add(name, edit)
-        self.form_layout.addRow(QLabel(label))
-        self.form_layout.addRow(edit)
+        self.add_row(label, edit)
         if name == "prompt":
             self.prompt_edit = edit
         return edit
@@ -344,7 +350,7 @@ class Workspace(QWidget):
 
     def _on_job_finished(self, job_id: int, item: LibraryItem) -> None:
         if self._end_job(job_id):
-            self.job_status.setText(f"Job {job_id} finished: {item.path.name}")
+            self.job_status.setText(f"Job {job_id} finished")
             self.show_result(item)
 
     def _on_job_failed(self, job_id: int, message: str, details: str) -> None:
