@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 from studio import __version__
@@ -32,6 +33,27 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     # Lets Wayland and desktop shells match windows to the installed .desktop entry.
     app.setDesktopFileName(APP_ID)
     return app
+
+
+def _wake() -> None:
+    """Nothing: the timer that calls it gives Python a moment to run signal handlers."""
+
+
+def install_signal_handlers(app: QApplication) -> QObject:
+    """Ctrl+C or SIGTERM quits like closing the window does (state saved, jobs
+    cancelled, threads joined). Qt's loop is C++, so a timer hands control to
+    Python a few times a second for the handler to run."""
+
+    def quit_app(_signum: int, _frame: object) -> None:
+        app.quit()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, quit_app)
+    timer = QTimer(app)
+    timer.setInterval(250)
+    timer.timeout.connect(_wake)
+    timer.start()
+    return timer
 
 
 def main() -> int:
@@ -55,6 +77,7 @@ def main() -> int:
         return app.exec()
     window = MainWindow(services)
     window.show()
+    install_signal_handlers(app)
     code = app.exec()
     if not window.closed:  # the loop ended another way (a signal, app.quit): still shut down cleanly
         window.close()
