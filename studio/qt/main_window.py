@@ -22,11 +22,12 @@ from PySide6.QtWidgets import (
 )
 
 from studio import __version__
-from studio.core.devices import DeviceInfo, memory_in_use, pick_device
+from studio.core.devices import DeviceInfo, memory_in_use
 from studio.core.jobs import JobState, StudioError
 from studio.core.library import LibraryItem
 from studio.core.models.cards import human_size
 from studio.core.services import Services
+from studio.engines import context as engine_context
 from studio.qt import theme
 from studio.qt.panels.library_panel import LibraryPanel
 from studio.qt.panels.models_panel import ModelsBridge, ModelsPanel, apply_model_folders
@@ -41,6 +42,7 @@ from studio.qt.workspaces.tabs import WORKSPACES, WorkspaceTab, Workspaces
 log = logging.getLogger(__name__)
 
 MEMORY_REFRESH_MS = 2000
+IDLE_CHECK_TICKS = 15  # memory ticks between checks for models idle past their time (30 s)
 # If the platform never reports the window exposed, start background work anyway.
 BACKGROUND_FALLBACK_MS = 1500
 
@@ -110,7 +112,8 @@ class MainWindow(QMainWindow):
         self._connect_runner()
         self._memory_timer = QTimer(self)
         self._memory_timer.setInterval(MEMORY_REFRESH_MS)
-        self._memory_timer.timeout.connect(self.update_memory)
+        self._memory_timer.timeout.connect(self._on_memory_tick)
+        self._ticks = 0
         self._restore_state()
         self.tabs.currentChanged.connect(self._on_tab_changed)
         self._on_tab_changed(self.tabs.currentIndex())
@@ -343,7 +346,8 @@ class MainWindow(QMainWindow):
         if self.background_started or self.closed:
             return
         self.background_started = True
-        self.tasks.run(pick_device, finished=self._on_device, failed=self._on_device_failed)
+        # The engines' shared device: detected once here (pick_device imports torch), reused by every job.
+        self.tasks.run(engine_context.device, finished=self._on_device, failed=self._on_device_failed)
         self.models_panel.refresh()
         self.update_memory()
         self._memory_timer.start()
@@ -359,6 +363,13 @@ class MainWindow(QMainWindow):
     def _on_device_failed(self, message: str, _details: str) -> None:
         self.device_label.setText("Device: unknown")
         self.device_label.setToolTip(message)
+
+    def _on_memory_tick(self) -> None:
+        self.update_memory()
+        self._ticks += 1
+        if self._ticks % IDLE_CHECK_TICKS == 0 and self.services.models.memory_used():
+            # Unloading collects garbage and may empty the GPU cache: not on the GUI thread.
+            self.tasks.run(self.services.models.unload_idle)
 
     def update_memory(self) -> None:
         try:

@@ -46,6 +46,17 @@ def test_ctrl_number_switches_workspaces(qtbot, window):
         assert window.current_workspace().name == name
 
 
+def test_ctrl_comma_opens_settings_and_ctrl_q_quits(qtbot, window):
+    make_active(qtbot, window)
+    qtbot.keyClick(window.tabs, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: getattr(window, "settings_dialog", None) is not None
+                    and window.settings_dialog.isVisible(), timeout=3000)
+    window.settings_dialog.reject()
+    make_active(qtbot, window)
+    qtbot.keyClick(window.tabs, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    assert window.closed and not window.isVisible()
+
+
 def test_ctrl_enter_generates_and_esc_cancels(qtbot, window):
     make_active(qtbot, window)
     image = window.workspaces["image"]
