@@ -48,6 +48,10 @@ def memory_in_use() -> dict[str, int]:
 
     usage = {"process": psutil.Process().memory_info().rss}
     torch = sys.modules.get("torch")  # never import torch just to report memory
-    if torch is not None and torch.cuda.is_available():
-        usage["gpu"] = torch.cuda.memory_allocated()
+    cuda = getattr(torch, "cuda", None)  # None while another thread is still importing torch
+    try:
+        if cuda is not None and cuda.is_available():
+            usage["gpu"] = cuda.memory_allocated()
+    except (AttributeError, RuntimeError):  # a half-initialised torch: report what we have
+        pass
     return usage

@@ -15,28 +15,26 @@ from studio.core.models.manager import ModelManager
 _lock = threading.RLock()  # re-entered: opening services installs the manager
 _manager: ModelManager | None = None
 _device: DeviceInfo | None = None
-_discovered = False
 
 
 def set_model_manager(manager: ModelManager) -> None:
-    global _manager, _discovered
+    global _manager
     with _lock:
         _manager = manager
-        _discovered = bool(manager.cards())
 
 
 def model_manager() -> ModelManager:
     """The shared manager, with discovery run once on first use."""
-    global _manager, _discovered
+    global _manager
     with _lock:
         if _manager is None:
             from studio.engines.registry import open_studio_services
 
             _manager = open_studio_services().models
-        if not _discovered:
-            _manager.refresh()
-            _discovered = True
-        return _manager
+        manager = _manager
+    if not manager.discovered:  # the GUI may be running discovery in the background already
+        manager.refresh()
+    return manager
 
 
 def find_card(model_id: str, modality: str) -> ModelCard:

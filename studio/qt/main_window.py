@@ -415,7 +415,7 @@ class MainWindow(QMainWindow):
             apply_model_folders(self.services.models, self.settings, self.services.paths.models_dir)
             self.models_panel.refresh()
         if "preview.max_fps" in keys:
-            self.show_message("The new preview rate applies from the next start")
+            self.runner.set_max_fps(float(self.settings.get("preview.max_fps")))
 
     def about(self) -> None:
         QMessageBox.about(self, "About Studio",

@@ -116,7 +116,7 @@ class JobRunner(QObject):
         self._tokens_lock = threading.Lock()
         self._slot = _LatestSlot()
         self._pump = QTimer(self)
-        self._pump.setInterval(max(1, int(1000 / max_fps)))
+        self.set_max_fps(max_fps)
         self._pump.timeout.connect(self._deliver)
         self._pump.start()
         self.queue.subscribe(self._on_queue_changed)
@@ -136,6 +136,10 @@ class JobRunner(QObject):
         ended = self._worker.wait(timeout_ms) if self._worker.isRunning() else True
         self.queue.unsubscribe(self._on_queue_changed)
         return bool(ended)
+
+    def set_max_fps(self, max_fps: float) -> None:
+        """How often a second the GUI may receive progress and previews."""
+        self._pump.setInterval(max(1, int(1000 / max(max_fps, 1.0))))
 
     @property
     def worker_thread(self) -> QThread:

@@ -62,7 +62,12 @@ def test_random_seed_rolls_and_locked_seed_stays(qtbot, window):
     assert len(seeds) > 1
 
 
-def test_workspaces_without_an_engine_say_so_and_cannot_generate(qtbot, window):
+def test_workspaces_without_an_engine_say_so_and_cannot_generate(qtbot, open_window, monkeypatch):
+    from studio.engines import registry
+
+    # Only the pattern (image) engine installed: the other modalities have none.
+    monkeypatch.setattr(registry, "ENGINES", {"pattern": registry.ENGINES["pattern"]})
+    window = open_window()
     for name in ("text", "audio", "video"):
         workspace = window.workspaces[name]
         window.show_workspace(name)

@@ -73,6 +73,7 @@ class ModelManager:
         self._cards: dict[str, ModelCard] = {}
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.RLock()
+        self.discovered = False  # set by the first refresh(), whoever runs it
         self.listeners: list[Callable[[], None]] = []
 
     # --- discovery ---------------------------------------------------------
@@ -80,6 +81,7 @@ class ModelManager:
         cards = discover(self.user_folders, include_hf_cache=self.include_hf_cache)
         with self._lock:
             self._cards = {card.id: card for card in cards}
+            self.discovered = True
         self._notify()
         return cards
 
