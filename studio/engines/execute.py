@@ -22,7 +22,8 @@ def execute_job(job: Job, queue: JobQueue, library: Library, report: Reporter,
     try:
         engine = engine_for(job.request)
         artifact = engine(job.request, report, cancel)
-        cancel.raise_if_cancelled()  # a cancel after the last step still wins: nothing half-done is kept
+        if not artifact.meta.get("stopped"):  # an engine may keep a stopped result on purpose (a partial answer)
+            cancel.raise_if_cancelled()  # a cancel after the last step still wins: nothing half-done is kept
         item = library.add(job.request, artifact)
     except Cancelled:
         queue.mark_cancelled(job.id)

@@ -27,6 +27,8 @@ _ENTRIES = (
                 "studio.engines.pattern", "studio.engines.pattern:run"),
     # image engines
     # text engines
+    EngineEntry("text", "text", "Chat (transformers)", "studio.engines.text.requests",
+                "studio.engines.text.engine:run"),
     # audio engines
     # video engines
 )

@@ -1,0 +1,137 @@
+"""The text engine: one assistant reply per job, streamed as it is written.
+
+``run`` loads the model through the shared model manager (converting a
+GGUF on its first use), fits the conversation into the context, and
+generates with the requested sampling settings. Each piece of new text goes
+to ``report.preview`` as it is decoded (a ``StreamedText``), and the job's
+cancel token is read by a stopping criterion after every token, so Stop
+takes effect within one token.
+
+Stopping keeps what was written. A cancelled reply is returned as the
+artifact, marked ``"stopped": true`` in its meta and in its turn, instead
+of raising ``Cancelled``: a person who stops a long answer usually wants to
+keep its beginning (every chat tool does), and the conversation must be
+able to continue from it. The job then finishes normally and the library
+stores the partial reply. Only a cancel before the first word (or while the
+model loads) ends the job as cancelled, since there is nothing to keep.
+
+The artifact is a conversation document (``.json``): the history the
+request carried, the new prompt and the answer with its settings, time to
+first token and tokens per second."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+from studio.core.jobs import Artifact, Cancelled, CancelToken, Reporter, StudioError
+from studio.core.models.cards import ModelCard
+from studio.engines import context
+from studio.engines.text import templating
+from studio.engines.text.conversation import Conversation, Turn, title_from
+from studio.engines.text.loading import LanguageModel, load_language_model
+from studio.engines.text.requests import TextRequest
+from studio.engines.text.streaming import TextStream
+
+# Seeding is process-wide in torch: one generation at a time keeps "same
+# seed, same settings, same text" true even if two threads ask at once.
+_generate_lock = threading.Lock()
+
+
+def run(request: TextRequest, report: Reporter, cancel: CancelToken) -> Artifact:
+    request.validate()
+    card = context.find_card(request.model_id, "text")
+    if card.modality and card.modality != "text":
+        raise StudioError(f"{card.name} is an {card.modality} model; choose a text model")
+    lm = load(card, report, cancel)
+    cancel.raise_if_cancelled()
+    stream = TextStream(lm.tokenizer, report.preview, request.stop)
+    fitted = templating.fit(lm.tokenizer, request.system, request.history, request.prompt,
+                            request.context_length or lm.context_length, request.max_new_tokens)
+    generate(lm, fitted.ids, request, fitted.max_new_tokens, stream, cancel)
+    if stream.emitted:
+        report.preview(stream.closing_line())
+    stopped = cancel.cancelled
+    answer = stream.text.strip()
+    if stopped and not answer:
+        raise Cancelled()
+    stats = {**stream.stats(), "prompt_tokens": len(fitted.ids)}
+    document = reply_document(request, answer, stats, stopped, fitted.notice)
+    recipe = {"stats": stats, "stopped": stopped, "notice": fitted.notice, "dropped_messages": fitted.dropped,
+              "model": {"id": card.id, "name": card.name, "format": card.format, "loaded_from": lm.source}}
+    return Artifact(data=document.to_json(), suffix=".json", meta={"recipe": recipe, "stopped": stopped})
+
+
+def load(card: ModelCard, report: Reporter, cancel: CancelToken) -> LanguageModel:
+    """The loaded model of ``card`` from the shared manager (loading it if needed)."""
+    info = context.device()
+
+    def loader(loading_card: ModelCard) -> LanguageModel:
+        return load_language_model(loading_card, report, cancel, device=info.name, dtype=info.dtype)
+
+    try:
+        return context.model_manager().get(card.id, loader)
+    except StudioError as exc:
+        if isinstance(exc.__cause__, Cancelled):  # the manager words every loader error; not this one
+            raise Cancelled() from exc
+        raise
+
+
+def generation_config(lm: LanguageModel, request: TextRequest, max_new_tokens: int) -> Any:
+    config = copy.deepcopy(lm.model.generation_config)
+    sampling = request.temperature > 0
+    config.do_sample = sampling
+    config.temperature = request.temperature if sampling else None
+    config.top_p = request.top_p if sampling else None
+    config.top_k = (request.top_k or None) if sampling else None
+    config.repetition_penalty = request.repetition_penalty
+    config.max_new_tokens = max_new_tokens
+    config.max_length = None
+    config.eos_token_id = lm.end_token_ids or config.eos_token_id
+    if config.pad_token_id is None and lm.end_token_ids:
+        config.pad_token_id = lm.end_token_ids[0]
+    return config
+
+
+def generate(lm: LanguageModel, ids: list[int], request: TextRequest, max_new_tokens: int,
+             stream: TextStream, cancel: CancelToken) -> None:
+    import torch
+    from transformers import StoppingCriteriaList
+
+    inputs = torch.tensor([ids], dtype=torch.long, device=lm.device)
+    config = generation_config(lm, request, max_new_tokens)
+    criteria = StoppingCriteriaList([_stop_criterion(cancel, stream)])
+    with _generate_lock, torch.inference_mode():
+        torch.manual_seed(request.seed)
+        lm.model.generate(input_ids=inputs, attention_mask=torch.ones_like(inputs), generation_config=config,
+                          streamer=stream, stopping_criteria=criteria)
+
+
+def _stop_criterion(cancel: CancelToken, stream: TextStream) -> Any:
+    import torch
+    from transformers import StoppingCriteria
+
+    class StopWhenAsked(StoppingCriteria):
+        """Ends generation after the current token on Cancel or a stop string."""
+
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            done = cancel.cancelled or stream.stop_string_hit
+            return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+    return StopWhenAsked()
+
+
+def reply_document(request: TextRequest, answer: str, stats: dict[str, Any], stopped: bool,
+                   notice: str) -> Conversation:
+    """The conversation up to and including this reply."""
+    turns = [Turn(role, content) for role, content in request.history if role in ("user", "assistant")]
+    turns.append(Turn("user", request.prompt))
+    turns.append(Turn("assistant", answer, settings=request.sampling(), stats=stats, stopped=stopped,
+                      notice=notice))
+    first_prompt = next((t.content for t in turns if t.role == "user"), request.prompt)
+    conversation = Conversation(title=request.title or title_from(first_prompt), model_id=request.model_id,
+                                system=request.system, preset=request.preset, turns=turns)
+    if request.conversation_id:
+        conversation.id = request.conversation_id
+    return conversation
