@@ -142,7 +142,10 @@ class Player:
             return
         if from_frame is not None:
             self.position = max(0, min(int(from_frame), self.program.frames))
-        if self.position >= self.program.frames and self.program.loop is None:
+        loop = self.program.loop
+        if loop is not None and not loop[0] <= self.position < loop[1]:
+            self.position = loop[0]  # looping a selection starts at its beginning
+        elif self.position >= self.program.frames and loop is None:
             self.position = 0
         if self.state == "stopped":
             self.cue = self.position
