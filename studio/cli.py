@@ -5,6 +5,7 @@ headless front end to the same engines, queue and library.
     studio models list [--modality M] [--json]
     studio info FILE
     studio library list [--search TEXT]
+    studio video consistency FILE [--json]
 
 Options of ``generate`` are made from the request dataclass of each engine,
 so a new engine gets its command line without code here. Errors print one
@@ -70,6 +71,12 @@ def _add_request_options(parser: argparse.ArgumentParser, cls: type[Request]) ->
         elif isinstance(default, (int, float, str)):
             parser.add_argument(option, dest=field.name, type=type(default), default=default,
                                 help=f"(default: {default!r})")
+        elif field.type in ("tuple[str, ...]", tuple[str, ...]):
+            # A tuple of strings is a repeatable option named in the singular:
+            # `--keyframe "0:a" --keyframe "48:b"` fills ``keyframes``.
+            singular = option[:-1] if option.endswith("s") else option
+            parser.add_argument(singular, dest=field.name, action="append", default=None,
+                                help="repeat for several values")
     if {"width", "height"} <= names:
         parser.add_argument("--size", help="WIDTHxHEIGHT, e.g. 512x512")
 
@@ -96,6 +103,12 @@ def _build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="print the recipe embedded in an artifact file")
     info.add_argument("file", type=Path)
 
+    video = commands.add_parser("video", help="video tools")
+    video_sub = video.add_subparsers(dest="video_command", required=True)
+    consistency = video_sub.add_parser("consistency", help="per-frame warp error and luminance jump of a clip")
+    consistency.add_argument("file", type=Path)
+    consistency.add_argument("--json", action="store_true", help="machine-readable output")
+
     library = commands.add_parser("library", help="the output library")
     library_sub = library.add_subparsers(dest="library_command", required=True)
     lib_list = library_sub.add_parser("list")
@@ -107,6 +120,9 @@ def _build_parser() -> argparse.ArgumentParser:
 def _request_from_args(args: argparse.Namespace) -> Request:
     cls = request_type(args.kind)
     values = {f.name: getattr(args, f.name) for f in _request_fields(cls) if hasattr(args, f.name)}
+    # An unused repeatable option is None: the field keeps its default.
+    values = {name: tuple(value) if isinstance(value, list) else value
+              for name, value in values.items() if value is not None}
     if getattr(args, "size", None):
         try:
             width, height = (int(part) for part in args.size.lower().split("x"))
@@ -196,6 +212,16 @@ def _library_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _video_consistency(args: argparse.Namespace) -> int:
+    from studio.engines.video.engine import consistency_of_file, consistency_table
+
+    bar = ProgressBar()
+    report, fps = consistency_of_file(args.file, bar)
+    bar.close()
+    print(json.dumps(report.to_dict()) if args.json else consistency_table(report, fps))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
@@ -209,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "info": _info,
         "models": _models_list,
         "library": _library_list,
+        "video": _video_consistency,
     }
     if args.command not in handlers:
         parser.print_help()

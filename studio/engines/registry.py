@@ -31,6 +31,12 @@ _ENTRIES = (
                 "studio.engines.text.engine:run"),
     # audio engines
     # video engines
+    EngineEntry("video", "video", "Clip (GAN walk, diffusion keyframes, video models)",
+                "studio.engines.video.requests", "studio.engines.video.generate:run"),
+    EngineEntry("video-edit", "video", "Frame-consistency edit", "studio.engines.video.requests",
+                "studio.engines.video.engine:run_edit"),
+    EngineEntry("video-export", "video", "Timeline export", "studio.engines.video.requests",
+                "studio.engines.video.engine:run_export"),
 )
 ENGINES: dict[str, EngineEntry] = {entry.kind: entry for entry in _ENTRIES}
 
