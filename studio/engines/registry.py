@@ -30,6 +30,12 @@ _ENTRIES = (
     EngineEntry("text", "text", "Chat (transformers)", "studio.engines.text.requests",
                 "studio.engines.text.engine:run"),
     # audio engines
+    EngineEntry("speech", "audio", "Speech (Piper, eSpeak NG, VITS/SpeechT5/Bark)",
+                "studio.engines.audio.requests", "studio.engines.audio.speech:run"),
+    EngineEntry("music", "audio", "Music (composer + SoundFont, MusicGen)",
+                "studio.engines.audio.requests", "studio.engines.audio.music:run"),
+    EngineEntry("sfx", "audio", "Sound effects (procedural foley, AudioLDM / Stable Audio)",
+                "studio.engines.audio.requests", "studio.engines.audio.sfx:run"),
     # video engines
     EngineEntry("video", "video", "Clip (GAN walk, diffusion keyframes, video models)",
                 "studio.engines.video.requests", "studio.engines.video.generate:run"),
