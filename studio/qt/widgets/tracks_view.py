@@ -10,8 +10,8 @@ made. Each command is a QAction with its shortcut, active while the focus is
 inside the view, so the workspace's toolbar shows the same actions.
 
 Each track's pyramid follows its clip (edits update only what changed);
-spectrograms are computed on the task pool for what is on screen, and
-recomputed shortly after the view settles.
+spectrograms are computed on a background Python thread for what is on
+screen, and recomputed shortly after the view settles.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from studio.core.jobs import StudioError
 from studio.core.spectrogram import mel_columns
 from studio.core.waveform_pyramid import WaveformPyramid
 from studio.qt import theme
-from studio.qt.tasks import Tasks
+from studio.qt.python_tasks import PythonTasks
 from studio.qt.widgets.spectrogram import levels_to_image
 from studio.qt.widgets.time_ruler import TimeRuler
 from studio.qt.widgets.waveform import ZOOM_STEP, Timeline, WaveformLane
@@ -173,13 +173,14 @@ class TracksView(QWidget):
     message = Signal(str)  # something to tell the user ("select a part of the clip first")
     seek_requested = Signal(int)
 
-    def __init__(self, tasks: Tasks | None = None, parent: QWidget | None = None) -> None:
+    def __init__(self, tasks: PythonTasks | None = None, parent: QWidget | None = None) -> None:
+        """``tasks`` runs the spectrograms (torch): Python threads, see :mod:`studio.qt.python_tasks`."""
         super().__init__(parent)
         self.setObjectName("tracksView")
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.session = Session()
         self.timeline = Timeline(self)
-        self.tasks = tasks if tasks is not None else Tasks(self, max_threads=1)
+        self.tasks = tasks if tasks is not None else PythonTasks(self)
         self.clipboard: np.ndarray | None = None
         self.rows: dict[int, _Row] = {}
         self.current: Track | None = None
