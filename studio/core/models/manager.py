@@ -164,6 +164,7 @@ class ModelManager:
 
     def _make_room(self, incoming: int) -> None:
         """Unload least recently used models until ``incoming`` more bytes fit."""
+        evicted = False
         while self._loaded and self.memory_used() + incoming > self.budget_bytes:
             oldest = min(self._loaded.values(), key=lambda e: e.last_used)
             # The model just loaded is never evicted to make room for itself.
@@ -171,7 +172,9 @@ class ModelManager:
                 break
             log.info("unloading %s to stay within the memory budget", oldest.card.name)
             self._loaded.pop(oldest.card.id)
-        _release_memory()
+            evicted = True
+        if evicted:  # a full collection takes ~0.5 s once torch is loaded: only when it frees something
+            _release_memory()
 
     def _notify(self) -> None:
         for listener in list(self.listeners):

@@ -130,10 +130,11 @@ def end_token_ids(model: Any, tokenizer: Any) -> list[int]:
         if isinstance(value, int) and value not in ids:
             ids.append(value)
     specials = set(getattr(tokenizer, "all_special_tokens", []) or [])
-    vocab = tokenizer.get_vocab()
     for token in END_OF_TURN_TOKENS:
-        if token in specials and token in vocab and vocab[token] not in ids:
-            ids.append(vocab[token])
+        if token in specials:
+            token_id = tokenizer.convert_tokens_to_ids(token)
+            if isinstance(token_id, int) and token_id not in ids:
+                ids.append(token_id)
     return ids
 
 
