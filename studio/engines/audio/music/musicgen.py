@@ -3,6 +3,7 @@ folder (``MusicgenForConditionalGeneration`` or the melody variant's text
 path). The prompt describes the music; ``duration_s`` (or the length of
 ``bars`` at ``tempo``) sets how many audio frames are generated.
 
+The model runs on the shared compute device (a GPU when there is one).
 Progress and cancel go through a ``StoppingCriteria`` called after every
 generated frame; the finished audio is streamed in one-second chunks."""
 
@@ -40,8 +41,11 @@ def is_musicgen(card: ModelCard) -> bool:
 def _load(card: ModelCard) -> MusicgenModel:
     import transformers
 
+    from studio.engines import context
+
     path = str(card.path)
-    model = transformers.MusicgenForConditionalGeneration.from_pretrained(path, local_files_only=True).eval()
+    model = transformers.MusicgenForConditionalGeneration.from_pretrained(path, local_files_only=True)
+    model = model.to(context.device().name).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
     encoder = model.config.audio_encoder
     return MusicgenModel(model, tokenizer, int(encoder.sampling_rate), float(encoder.frame_rate))
@@ -77,14 +81,14 @@ def generate(card: ModelCard, request: MusicRequest, report: Reporter, cancel: C
             report.progress(min(done, frames), frames, "generating")
             return torch.full((input_ids.shape[0],), cancel.cancelled, dtype=torch.bool)
 
-    inputs = loaded.tokenizer([request.prompt], padding=True, return_tensors="pt")
+    inputs = loaded.tokenizer([request.prompt], padding=True, return_tensors="pt").to(loaded.model.device)
     with torch.random.fork_rng(devices=[]), torch.inference_mode():
         torch.manual_seed(request.seed)
         audio = loaded.model.generate(**inputs, max_new_tokens=frames, do_sample=True,
                                       guidance_scale=GUIDANCE_SCALE,
                                       stopping_criteria=StoppingCriteriaList([Progress()]))
     cancel.raise_if_cancelled()
-    samples = audio[0].float().numpy()  # (channels, n)
+    samples = audio[0].float().cpu().numpy()  # (channels, n)
     samples = samples[0] if samples.shape[0] == 1 else samples.T
     wanted = int(round(seconds * loaded.sample_rate))
     samples = normalise_peak(samples[:wanted])

@@ -34,10 +34,12 @@ def rain(req: SfxRequest, n: int, rate: int, rng: Rng) -> np.ndarray:
     channels = []
     for _ in range(2):
         drops_per_s = 40 + 2500 * req.intensity ** 1.5
-        at = dsp.poisson_times(duration, drops_per_s, rng)
-        kernel = dsp.overlay(dsp.damped_sine(rate, 2500 + 2500 * rng.random(), 0.006),
-                             0.3 * dsp.noise_burst(rate, 0.004, rng, 1500))
-        drops = dsp.place(n, rate, at, rng.pareto(3.0, len(at)) * 0.3, kernel)
+        drops = np.zeros(n)
+        for _size in range(6):  # drops of several sizes ring at several pitches, so no single tone stands out
+            at = dsp.poisson_times(duration, drops_per_s / 6, rng)
+            kernel = dsp.overlay(dsp.damped_sine(rate, rng.uniform(1500, 6500), rng.uniform(0.003, 0.01)),
+                                 0.3 * dsp.noise_burst(rate, 0.004, rng, 1500))
+            drops += dsp.place(n, rate, at, rng.pareto(3.0, len(at)) * 0.3, kernel)
         channels.append(bed * (0.8 + 0.2 * rng.random()) + drops)
     return np.stack(channels, axis=1)
 

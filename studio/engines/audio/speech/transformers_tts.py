@@ -11,6 +11,9 @@ its HiFi-GAN vocoder, and Bark.
   (``WavLMForXVector``) found among the user's models. That is the only
   voice cloning offered, because it is the only one these models support.
 - Bark has its own speaker presets (``voice``); rate and pitch are DSP.
+
+Models run on the shared compute device (a GPU when there is one), in
+full precision: these models are small, and half precision costs quality.
 """
 
 from __future__ import annotations
@@ -54,21 +57,27 @@ def family_of(card: ModelCard) -> str:
                       " use a VITS/MMS, SpeechT5 or Bark folder")
 
 
+def _device() -> str:
+    from studio.engines import context
+
+    return context.device().name
+
+
 def _load(card: ModelCard) -> SpeechModel:
     import transformers
 
     family = family_of(card)
-    path = str(card.path)
+    path, device = str(card.path), _device()
     if family == "vits":
-        model = transformers.VitsModel.from_pretrained(path, local_files_only=True).eval()
+        model = transformers.VitsModel.from_pretrained(path, local_files_only=True).to(device).eval()
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
         return SpeechModel(family, model, tokenizer, int(model.config.sampling_rate))
     if family == "speecht5":
-        model = transformers.SpeechT5ForTextToSpeech.from_pretrained(path, local_files_only=True).eval()
+        model = transformers.SpeechT5ForTextToSpeech.from_pretrained(path, local_files_only=True).to(device).eval()
         tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
-        vocoder = transformers.SpeechT5HifiGan.from_pretrained(_vocoder_path(card), local_files_only=True).eval()
-        return SpeechModel(family, model, tokenizer, int(vocoder.config.sampling_rate), vocoder)
-    model = transformers.BarkModel.from_pretrained(path, local_files_only=True).eval()
+        vocoder = transformers.SpeechT5HifiGan.from_pretrained(_vocoder_path(card), local_files_only=True)
+        return SpeechModel(family, model, tokenizer, int(vocoder.config.sampling_rate), vocoder.to(device).eval())
+    model = transformers.BarkModel.from_pretrained(path, local_files_only=True).to(device).eval()
     processor = transformers.AutoProcessor.from_pretrained(path, local_files_only=True)
     return SpeechModel(family, model, processor, int(model.generation_config.sample_rate))
 
@@ -121,7 +130,7 @@ class TransformersBackend:
         expected = int(self.speech.model.config.speaker_embedding_dim)
         if vector.shape[1] != expected:
             raise StudioError(f"the speaker embedding has {vector.shape[1]} values; {self.card.name} needs {expected}")
-        return torch.from_numpy(vector)
+        return torch.from_numpy(vector).to(self.speech.model.device)
 
     def _stored_embedding(self) -> np.ndarray:
         voice = self.request.voice
@@ -163,13 +172,14 @@ class TransformersBackend:
         samples = effects.resample(samples, rate / XVECTOR_RATE)  # to the 16 kHz the encoder expects
 
         def load_encoder(found: ModelCard) -> Any:
-            return transformers.WavLMForXVector.from_pretrained(str(found.path), local_files_only=True).eval()
+            model = transformers.WavLMForXVector.from_pretrained(str(found.path), local_files_only=True)
+            return model.to(_device()).eval()
 
         encoder = load_cached(card, load_encoder, lambda m: type(m).__name__ == "WavLMForXVector")
         signal = torch.from_numpy(((samples - samples.mean()) / (samples.std() + 1e-7)).astype(np.float32))
         with torch.inference_mode():
-            embedding = encoder(input_values=signal[None]).embeddings
-        return F.normalize(embedding, dim=-1)[0].numpy()
+            embedding = encoder(input_values=signal[None].to(encoder.device)).embeddings
+        return F.normalize(embedding, dim=-1)[0].cpu().numpy()
 
     # --- synthesis --------------------------------------------------------
     def synthesize(self, sentence: str) -> np.ndarray:
@@ -189,24 +199,25 @@ class TransformersBackend:
 
     def _vits(self, sentence: str) -> np.ndarray:
         model, ratio = self.speech.model, semitones_to_ratio(self.pitch)
-        inputs = self.speech.tokenizer(sentence, return_tensors="pt")
+        inputs = self.speech.tokenizer(sentence, return_tensors="pt").to(model.device)
         if inputs["input_ids"].shape[1] == 0:
             return np.zeros(0, dtype=np.float32)
         model.speaking_rate = self.rate / ratio
         model.noise_scale = self.preset.noise_scale
         model.noise_scale_duration = self.preset.noise_w
-        waveform = model(**inputs).waveform[0].numpy().astype(np.float32)
+        waveform = model(**inputs).waveform[0].cpu().numpy().astype(np.float32)
         return effects.resample(waveform, ratio)
 
     def _speecht5(self, sentence: str) -> np.ndarray:
-        inputs = self.speech.tokenizer(sentence, return_tensors="pt")
+        inputs = self.speech.tokenizer(sentence, return_tensors="pt").to(self.speech.model.device)
         speech = self.speech.model.generate_speech(inputs["input_ids"], self.speaker, vocoder=self.speech.vocoder)
-        audio = speech.numpy().astype(np.float32).reshape(-1)
+        audio = speech.cpu().numpy().astype(np.float32).reshape(-1)
         return effects.shift_pitch(effects.stretch(audio, self.rate), self.pitch)
 
     def _bark(self, sentence: str) -> np.ndarray:
         inputs = self.speech.tokenizer(sentence, voice_preset=self.request.voice or None, return_tensors="pt")
-        audio = self.speech.model.generate(**inputs, do_sample=True).numpy().astype(np.float32).reshape(-1)
+        audio = self.speech.model.generate(**inputs.to(self.speech.model.device), do_sample=True)
+        audio = audio.cpu().numpy().astype(np.float32).reshape(-1)
         return effects.shift_pitch(effects.stretch(audio, self.rate), self.pitch)
 
     def recipe(self) -> dict[str, Any]:
