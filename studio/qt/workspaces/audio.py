@@ -27,7 +27,8 @@ import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QFileDialog, QHBoxLayout, QInputDialog, QLabel, QStackedWidget, QTabBar, QToolButton, QVBoxLayout, QWidget,
+    QFileDialog, QHBoxLayout, QInputDialog, QLabel, QSizePolicy, QStackedWidget, QTabBar, QToolButton, QVBoxLayout,
+    QWidget,
 )
 
 from studio.core.atomic import atomic_write_bytes
@@ -78,6 +79,8 @@ class AudioWorkspace(Workspace):
         self.mode_tabs.setObjectName("audioModes")
         self.mode_tabs.setExpanding(True)
         self.mode_tabs.setDrawBase(False)
+        self.mode_tabs.setUsesScrollButtons(False)  # all three always in view, however narrow the panel
+        self.mode_tabs.setElideMode(Qt.TextElideMode.ElideRight)
         self.pages: dict[str, ModePage] = {}
         self.mode_stack = QStackedWidget()
         for kind, request_cls in KINDS:
@@ -101,6 +104,7 @@ class AudioWorkspace(Workspace):
         saved = self.settings.get(MODE_SETTING)
         self.mode_tabs.setCurrentIndex(kinds.index(saved) if saved in kinds else 0)
         self.mode_stack.setCurrentIndex(self.mode_tabs.currentIndex())
+        self._fit_stack_to_page()
         self.mode_tabs.currentChanged.connect(self._on_mode_changed)
         self.ctx.tasks.run(espeak_voice_names, finished=speech.set_voice_names)
 
@@ -119,11 +123,19 @@ class AudioWorkspace(Workspace):
     def seed_field(self):  # the base class rolls the seed of the form in front
         return self.page.seed_field
 
+    def _fit_stack_to_page(self) -> None:
+        """Size the form to the page in front, not to the largest page."""
+        for page in self.pages.values():
+            policy = QSizePolicy.Policy.Preferred if page is self.page else QSizePolicy.Policy.Ignored
+            page.setSizePolicy(policy, policy)
+        self.mode_stack.adjustSize()
+
     def set_kind(self, kind: str) -> None:
         self.mode_tabs.setCurrentIndex([k for k, _ in KINDS].index(kind))
 
     def _on_mode_changed(self, index: int) -> None:
         self.mode_stack.setCurrentIndex(index)
+        self._fit_stack_to_page()
         self.settings.set(MODE_SETTING, self.kind)
         self._update_buttons()
 
@@ -330,7 +342,7 @@ class AudioWorkspace(Workspace):
         job_id = self._loading.pop(path, None)
         if item is None:
             return
-        name = f"{KIND_TITLES.get(item.kind, 'Audio')}: {(item.prompt or item.path.stem)[:48]}"
+        name = f"{KIND_TITLES.get(item.kind, 'Audio')}: {_describe(item)[:48]}"
         live = self._live.pop(job_id, None) if job_id is not None else None
         if live is not None and live in self.tracks.session.tracks:
             live.source, live.recipe = path, dict(item.recipe)
@@ -397,6 +409,16 @@ class AudioWorkspace(Workspace):
             self.transport.close_player()  # no stream may outlive the window
             self.audio_tasks.shutdown()
         return super().eventFilter(watched, event)
+
+
+def _describe(item: LibraryItem) -> str:
+    """What a track made from ``item`` is called: its request's own words
+    ("lofi in A minor", "rain"), else the prompt, else the file name."""
+    try:
+        registry.load_request_types()
+        return item.request.describe() or item.path.stem
+    except (KeyError, TypeError, StudioError):
+        return item.prompt or item.path.stem
 
 
 def _linear_resample(chunk: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:

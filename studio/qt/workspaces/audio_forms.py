@@ -37,8 +37,8 @@ KIND_TITLES = {"speech": "Speech", "music": "Music", "sfx": "Sound effects"}
 TAB_TITLES = {"speech": "Speech", "music": "Music", "sfx": "Effects"}  # the form panel is narrow
 ESPEAK_LABEL = "eSpeak NG (100+ languages and accents)"
 DEFAULT_MODEL_LABELS = {
-    "speech": "Default voice (Piper starter, else eSpeak NG)",
-    "music": "Composer + General MIDI SoundFont",
+    "speech": "Piper starter voice (or eSpeak NG)",
+    "music": "Composer (General MIDI)",
     "sfx": "Procedural foley (presets)",
 }
 
@@ -110,8 +110,9 @@ FIELD_SPECS: dict[str, FieldSpec] = {
     "volume": FieldSpec("Volume", _number(0.0, 2.0, 0.05, " ×")),
     "sentence_pause_s": FieldSpec("Pause between sentences", _number(0.0, 5.0, 0.05, " s")),
     "reference_audio": FieldSpec("Voice to clone", _text("a clip of the voice (models that can clone only)")),
-    "consent_to_clone": FieldSpec("", _check("The person in the clip agreed to have their voice cloned"),
-                                  "Required for cloning; recorded in the file's recipe"),
+    "consent_to_clone": FieldSpec("", _check("The speaker consents to cloning"),
+                                  "Tick only if the person in the clip agreed to have their voice cloned."
+                                  " Required for cloning, and recorded in the file's recipe"),
     "style": FieldSpec("Style", _choices(_R.MUSIC_STYLES, {"lofi": "Lo-fi"}),
                        "Chooses the instruments, progression, melody, bass and drum patterns"),
     "key": FieldSpec("Key", _choices(_R.KEYS, {k: k for k in _R.KEYS})),
