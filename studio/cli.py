@@ -32,8 +32,8 @@ EXIT_CANCELLED = 130
 class ProgressBar:
     """A one-line text progress bar on stderr (a Reporter)."""
 
-    def __init__(self, stream=sys.stderr, width: int = 30) -> None:
-        self.stream = stream
+    def __init__(self, stream=None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr  # looked up now: a default bound at import goes stale when stderr is swapped
         self.width = width
         self.started = time.monotonic()
 

@@ -72,6 +72,7 @@ def load_pipeline(card: ModelCard):
     if not hasattr(pipe, "encode_prompt") or not hasattr(pipe, "unet"):
         raise StudioError(f"{card.name} ({type(pipe).__name__}) cannot render keyframes: "
                           "use a Stable Diffusion 1.x, 2.x or SDXL model")
+    pipe.set_progress_bar_config(disable=True)  # progress goes to the job, not to a terminal bar
     return pipe
 
 

@@ -29,7 +29,9 @@ def load_video_pipeline(card: ModelCard):
     from studio.engines import context
     from studio.engines.loaders import load_model
 
-    return context.model_manager().get(card.id, lambda c: load_model(c, context.device().name))
+    pipe = context.model_manager().get(card.id, lambda c: load_model(c, context.device().name))
+    pipe.set_progress_bar_config(disable=True)  # progress goes to the job, not to a terminal bar
+    return pipe
 
 
 def takes_image(pipe) -> bool:
