@@ -108,7 +108,11 @@ class Artifact:
     """What an engine produced, before the library stores it.
 
     ``data`` is the encoded file content (PNG bytes, WAV bytes, UTF-8 text);
-    ``suffix`` names its file type; ``meta`` holds extra index fields."""
+    ``suffix`` names its file type; ``meta`` holds extra index fields.
+
+    A job that makes several files (a batch of images) returns the first and
+    lists the rest in ``extra``; ``request``, when set, is the request that
+    makes this very file again (one image of a batch has its own seed)."""
 
     data: bytes
     suffix: str
@@ -116,6 +120,8 @@ class Artifact:
     height: int = 0
     duration_s: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
+    request: Request | None = None
+    extra: list[Artifact] = field(default_factory=list)
 
 
 class CancelToken:

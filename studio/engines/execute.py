@@ -24,7 +24,9 @@ def execute_job(job: Job, queue: JobQueue, library: Library, report: Reporter,
         artifact = engine(job.request, report, cancel)
         if not artifact.meta.get("stopped"):  # an engine may keep a stopped result on purpose (a partial answer)
             cancel.raise_if_cancelled()  # a cancel after the last step still wins: nothing half-done is kept
-        item = library.add(job.request, artifact)
+        item = library.add(artifact.request or job.request, artifact)
+        for extra in artifact.extra:  # the rest of a batch
+            library.add(extra.request or job.request, extra)
     except Cancelled:
         queue.mark_cancelled(job.id)
         return JobState.CANCELLED, None

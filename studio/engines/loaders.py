@@ -60,22 +60,9 @@ def _state_dict(card: ModelCard, device: str) -> Any:
 
 
 def _gan(card: ModelCard, device: str) -> Any:
-    import torch
-    from torch import nn
+    from studio.engines.image.gan import load_generator
 
-    state = torch.load(card.path, map_location="cpu", weights_only=True)
-    state = state.get("netG_state_dict", state)
-    nz = card.extra.get("nz", 100)
-    ngf = card.extra.get("ngf", 64)
-    layers: list[nn.Module] = []
-    widths = [nz, ngf * 8, ngf * 4, ngf * 2, ngf]
-    for index, (cin, cout) in enumerate(zip(widths, widths[1:])):
-        stride, pad = (1, 0) if index == 0 else (2, 1)
-        layers += [nn.ConvTranspose2d(cin, cout, 4, stride, pad, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
-    layers += [nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), nn.Tanh()]
-    generator = nn.Sequential(*layers)
-    generator.load_state_dict({k.removeprefix("main."): v for k, v in state.items()})
-    return generator.to(device).eval()
+    return load_generator(card, device)
 
 
 def _onnx_voice(card: ModelCard, device: str) -> Any:

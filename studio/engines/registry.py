@@ -26,6 +26,10 @@ _ENTRIES = (
     EngineEntry("pattern", "image", "Procedural pattern (test engine)",
                 "studio.engines.pattern", "studio.engines.pattern:run"),
     # image engines
+    EngineEntry("image", "image", "Diffusion", "studio.engines.image.requests", "studio.engines.image.engine:run"),
+    EngineEntry("gan", "image", "GAN", "studio.engines.image.requests", "studio.engines.image.gan:run"),
+    EngineEntry("upscale", "image", "Upscale 2x / 4x", "studio.engines.image.requests",
+                "studio.engines.image.upscale:run"),
     # text engines
     EngineEntry("text", "text", "Chat (transformers)", "studio.engines.text.requests",
                 "studio.engines.text.engine:run"),

@@ -1,0 +1,173 @@
+"""The image requests the GUI and the CLI build: diffusion (``image``), GAN
+rendering (``gan``) and plain upscaling (``upscale``).
+
+This module is light (dataclasses only) so the window can build requests
+without importing torch. ``validate`` catches what can be known without a
+model: empty prompts, sizes, ranges, missing input files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from studio.core.jobs import Request, StudioError
+
+MAX_SIDE = 4096
+MAX_IMAGES = 64
+MODES = ("txt2img", "img2img", "inpaint", "outpaint")
+MODE_LABELS = {"txt2img": "Text to image", "img2img": "Image to image", "inpaint": "Inpaint",
+               "outpaint": "Outpaint"}
+# The names A1111 users know; "Default" keeps the model's own scheduler.
+SCHEDULERS = ("Default", "Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DDIM", "UniPC", "LCM")
+PREVIEW_MODES = ("off", "approx", "taesd", "full")
+PREVIEW_LABELS = {"off": "Off", "approx": "Approximate (fast)", "taesd": "Tiny autoencoder",
+                  "full": "Full decode every N steps"}
+UPSCALE_FACTORS = (2, 4)
+
+
+def snap8(value: int) -> int:
+    """The nearest multiple of 8 (diffusion latents are 1/8 of the image), at least 8."""
+    return max(8, (int(value) + 4) // 8 * 8)
+
+
+def _check_file(label: str, path: str) -> None:
+    if not path:
+        raise StudioError(f"this mode needs {label}")
+    if not Path(path).expanduser().is_file():
+        raise StudioError(f"{label} not found: {path}")
+
+
+@dataclass(frozen=True)
+class ImageRequest(Request):
+    """One diffusion job: ``batch_count`` x ``batch_size`` images, image k
+    seeded ``seed + k`` (so any image of a batch can be made again alone)."""
+
+    kind = "image"
+    modality = "image"
+    prompt: str = ""
+    negative: str = ""
+    steps: int = 25
+    cfg: float = 7.0
+    width: int = 512
+    height: int = 512
+    scheduler: str = "Euler a"
+    mode: str = "txt2img"
+    init_image: str = ""
+    mask: str = ""
+    strength: float = 0.75
+    mask_blur: int = 4
+    outpaint_left: int = 0
+    outpaint_right: int = 0
+    outpaint_up: int = 0
+    outpaint_down: int = 0
+    batch_count: int = 1
+    batch_size: int = 1
+    hires_fix: bool = False
+    hires_scale: float = 2.0
+    hires_strength: float = 0.45
+    hires_steps: int = 0  # 0: as many as ``steps``
+    loras: tuple = ()  # (name, weight) pairs, on top of <lora:name:w> tags in the prompt
+    preview: str = "approx"
+    preview_every: int = 5  # for "full": decode every N steps
+    cpu_offload: bool = False
+
+    def __post_init__(self) -> None:
+        # JSON turns the pairs into lists; keep them hashable tuples so requests compare equal.
+        pairs = []
+        for entry in self.loras:
+            if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+                raise StudioError(f"a LoRA entry must be (name, weight), not {entry!r}")
+            pairs.append((str(entry[0]), float(entry[1])))
+        object.__setattr__(self, "loras", tuple(pairs))
+
+    def validate(self) -> None:
+        if not self.prompt.strip():
+            raise StudioError("the prompt is empty")
+        if self.mode not in MODES:
+            raise StudioError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if not 1 <= self.steps <= 500:
+            raise StudioError(f"steps must be between 1 and 500, not {self.steps}")
+        if not 0.0 <= self.cfg <= 50.0:
+            raise StudioError(f"CFG scale must be between 0 and 50, not {self.cfg}")
+        for name, side in (("width", self.width), ("height", self.height)):
+            if side % 8 or not 64 <= side <= MAX_SIDE:
+                raise StudioError(f"{name} must be a multiple of 8 between 64 and {MAX_SIDE}, not {side}")
+        if self.scheduler not in SCHEDULERS:
+            raise StudioError(f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        if self.preview not in PREVIEW_MODES:
+            raise StudioError(f"preview must be one of {', '.join(PREVIEW_MODES)}, not {self.preview!r}")
+        if self.batch_count < 1 or self.batch_size < 1 or self.batch_count * self.batch_size > MAX_IMAGES:
+            raise StudioError(f"batch count x batch size must be between 1 and {MAX_IMAGES}")
+        if not 0.0 < self.strength <= 1.0:
+            raise StudioError(f"strength must be above 0 and at most 1, not {self.strength}")
+        if self.hires_fix and not (1.0 < self.hires_scale <= 4.0 and 0.0 < self.hires_strength <= 1.0):
+            raise StudioError("hires fix needs a scale above 1 (at most 4) and a strength between 0 and 1")
+        if self.mode in ("img2img", "inpaint", "outpaint"):
+            _check_file("an init image", self.init_image)
+        if self.mode == "inpaint":
+            _check_file("a mask", self.mask)
+        if self.mode == "outpaint":
+            sides = (self.outpaint_left, self.outpaint_right, self.outpaint_up, self.outpaint_down)
+            if min(sides) < 0 or not any(sides):
+                raise StudioError("outpainting needs at least one side to extend by some pixels")
+
+    @property
+    def image_count(self) -> int:
+        return self.batch_count * self.batch_size
+
+
+@dataclass(frozen=True)
+class GanRequest(Request):
+    """One GAN frame: the seed's latent, moved along ``directions`` by
+    ``offsets`` and optionally morphed toward ``morph_seed``; a ``grid`` > 1
+    renders grid x grid neighbouring seeds instead."""
+
+    kind = "gan"
+    modality = "image"
+    prompt: str = ""  # GANs take no prompt; kept so library rows have a label
+    directions: str = "principal"  # or "random"
+    offsets: tuple = ()  # one float per direction
+    morph_seed: int = -1  # -1: no morph
+    morph: float = 0.0  # 0: the seed, 1: the morph seed
+    grid: int = 1
+    scale: int = 4  # the 64 px output is enlarged for viewing (nearest: keeps it crisp)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "offsets", tuple(float(v) for v in self.offsets))
+
+    def validate(self) -> None:
+        if not self.model_id:
+            raise StudioError("choose a GAN model, e.g. --model dcgan-faces-64")
+        if self.directions not in ("principal", "random"):
+            raise StudioError(f"directions must be 'principal' or 'random', not {self.directions!r}")
+        if not 1 <= self.grid <= 8:
+            raise StudioError(f"grid must be between 1 and 8, not {self.grid}")
+        if not 1 <= self.scale <= 8:
+            raise StudioError(f"scale must be between 1 and 8, not {self.scale}")
+        if not 0.0 <= self.morph <= 1.0:
+            raise StudioError(f"morph must be between 0 and 1, not {self.morph}")
+
+    def describe(self) -> str:
+        return self.prompt or f"GAN seed {self.seed}"
+
+
+@dataclass(frozen=True)
+class UpscaleRequest(Request):
+    """Enlarge an image 2x or 4x (Lanczos, then an unsharp mask); no model."""
+
+    kind = "upscale"
+    modality = "image"
+    prompt: str = ""  # label only
+    init_image: str = ""
+    factor: int = 2
+    sharpen: float = 0.6  # unsharp-mask amount, 0 = none
+
+    def validate(self) -> None:
+        _check_file("an image to upscale", self.init_image)
+        if self.factor not in UPSCALE_FACTORS:
+            raise StudioError(f"factor must be 2 or 4, not {self.factor}")
+        if not 0.0 <= self.sharpen <= 2.0:
+            raise StudioError(f"sharpen must be between 0 and 2, not {self.sharpen}")
+
+    def describe(self) -> str:
+        return self.prompt or f"{Path(self.init_image).name} upscaled {self.factor}x"

@@ -1,0 +1,121 @@
+"""Live previews (one per step, in each mode: approximate, tiny autoencoder,
+full decode every N, off) and cancel (stops within one step, stores nothing)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from studio.core.jobs import Cancelled, CancelToken, NullReporter
+from studio.engines.execute import execute_job
+from studio.engines.image import engine
+from studio.engines.image.previews import fit_latent_rgb, latent_rgb_for
+from studio.engines.image.requests import ImageRequest
+from tests.engines.image.conftest import Recorder, card_id, pixels
+
+
+@pytest.fixture
+def base(image_services) -> ImageRequest:
+    return ImageRequest(prompt="a red cube on grass", steps=5, width=64, height=64, seed=3,
+                        model_id=card_id(image_services, "tiny-sd15", "diffusers"))
+
+
+def test_an_approximate_preview_every_step_at_latent_size(base):
+    recorder = Recorder()
+    artifact = engine.run(base, recorder, CancelToken())
+    step_reports = [s for s in recorder.steps if s[2].startswith("image")]
+    assert [done for done, _, _ in step_reports] == [1, 2, 3, 4, 5]
+    assert len(recorder.previews) == 5
+    assert all(p.shape == (8, 8, 3) and p.dtype == np.uint8 for p in recorder.previews)
+    assert len({p.tobytes() for p in recorder.previews}) == 5  # each step shows the latents as they are then
+    assert pixels(artifact).shape == (64, 64, 3)
+
+
+class LinearAutoencoder(torch.nn.Module):
+    """An autoencoder whose decoder is exactly linear (per latent pixel), with a
+    scaling and shift factor like SD3/Flux: the fit must recover its map."""
+
+    def __init__(self, decode_map: torch.Tensor, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.config = SimpleNamespace(scaling_factor=1.5, shift_factor=0.1, latent_channels=4)
+        self.down = torch.nn.Conv2d(3, 4, 8, stride=8)
+        self.up = torch.nn.Conv2d(4, 3, 1)
+        with torch.no_grad():
+            self.up.weight.copy_(decode_map.T[:, :, None, None])
+            self.up.bias.copy_(bias)
+
+    def encode(self, pixels):
+        return SimpleNamespace(latent_dist=SimpleNamespace(mean=self.down(pixels)))
+
+    def decode(self, latents):
+        return SimpleNamespace(sample=torch.nn.functional.interpolate(self.up(latents), scale_factor=8))
+
+
+def test_the_fit_recovers_a_decoder_that_is_linear():
+    torch.manual_seed(0)
+    decode_map, bias = torch.randn(4, 3) * 0.1, torch.tensor([0.1, -0.2, 0.05])  # small: no clipping
+    vae = LinearAutoencoder(decode_map, bias)
+    fitted = fit_latent_rgb(vae)
+    # Pixels = (map @ (latent / scale + shift) + bias + 1) / 2, in terms of the scaled latent.
+    expected = (decode_map / 1.5 / 2).numpy()
+    assert np.allclose(fitted["factors"], expected, atol=2e-3)
+    assert np.allclose(fitted["bias"], ((decode_map.T @ torch.full((4,), 0.1) + bias + 1) / 2).numpy(), atol=2e-3)
+    assert fitted["fit_rmse"] < 0.01 < fitted["target_std"]
+
+
+def test_fitted_factors_are_cached_per_autoencoder(image_services):
+    from studio.engines.image.pipelines import load_pipeline
+
+    card = image_services.models.card(card_id(image_services, "tiny-sd15", "diffusers"))
+    pipe = load_pipeline(card, "cpu", "float32")
+    fitted = latent_rgb_for(pipe, None)
+    assert np.asarray(fitted["factors"]).shape == (4, 3) and len(fitted["bias"]) == 3
+    cached = list((image_services.paths.cache / "latent-rgb").glob("*.json"))
+    assert len(cached) == 1 and latent_rgb_for(pipe, None) == fitted
+
+
+def test_a_model_folder_may_ship_its_own_factors(image_services, tmp_path):
+    from studio.engines.image.pipelines import load_pipeline
+
+    card = image_services.models.card(card_id(image_services, "tiny-sd15", "diffusers"))
+    pipe = load_pipeline(card, "cpu", "float32")
+    (tmp_path / "latent_rgb.json").write_text('{"factors": [[1,0,0],[0,1,0],[0,0,1],[0,0,0]], "bias": [0,0,0]}')
+    assert latent_rgb_for(pipe, tmp_path)["factors"][0] == [1, 0, 0]
+
+
+def test_the_tiny_autoencoder_is_found_and_decodes_full_size(base):
+    recorder = Recorder()
+    engine.run(replace(base, preview="taesd"), recorder, CancelToken())
+    assert len(recorder.previews) == 5
+    assert recorder.previews[0].shape == (64, 64, 3)
+
+
+def test_full_decode_every_n_steps_and_off(base):
+    recorder = Recorder()
+    artifact = engine.run(replace(base, preview="full", preview_every=2), recorder, CancelToken())
+    assert len(recorder.previews) == 3  # steps 2 and 4, and the last
+    assert np.array_equal(recorder.previews[-1], pixels(artifact))  # the last full decode is the result
+    quiet = Recorder()
+    engine.run(replace(base, preview="off"), quiet, CancelToken())
+    assert quiet.previews == []
+
+
+def test_cancel_stops_within_one_step_and_the_library_gets_nothing(image_services, base):
+    token = CancelToken()
+    recorder = Recorder(cancel_at=2, token=token)
+    with pytest.raises(Cancelled):
+        engine.run(replace(base, steps=30), recorder, token)
+    assert max(done for done, _, message in recorder.steps if message.startswith("image")) == 2
+    assert len(recorder.previews) == 2  # the last preview is only ever a preview
+    queue, library = image_services.queue, image_services.library
+    job = queue.start(queue.submit(replace(base, steps=30, batch_count=3)).id)
+    token = CancelToken()
+    state, item = execute_job(job, queue, library, Recorder(cancel_at=3, token=token), token)
+    assert state.value == "cancelled" and item is None
+    assert library.items() == []
+    # The model still works after a cancel.
+    assert pixels(engine.run(base, NullReporter(), CancelToken())).shape == (64, 64, 3)
