@@ -171,11 +171,11 @@ def main() -> None:
     ratio = paint_1h / paint["paint_ms_1s_fit"]
 
     print(f"Waveform lane {LANE_WIDTH} x {LANE_HEIGHT} px, stereo, 48 kHz; median of {args.paints} full paints")
-    print(f"{'case':<34}{'paint ms':>10}")
-    print(f"{'1 second, fitted (baseline)':<34}{paint['paint_ms_1s_fit']:>10.2f}")
-    print(f"{'1 hour, fitted (full zoom-out)':<34}{paint['paint_ms_1h_fit']:>10.2f}")
+    print(f"{'case':<48}{'paint ms':>10}")
+    print(f"{'1 second, fitted (baseline)':<48}{paint['paint_ms_1s_fit']:>10.2f}")
+    print(f"{'1 hour, fitted (full zoom-out)':<48}{paint['paint_ms_1h_fit']:>10.2f}")
     mid = f"1 hour, 1 minute on screen ({paint['mid_zoom_frames_per_pixel']:.0f} frames/px)"
-    print(f"{mid:<34}{paint['paint_ms_1h_mid']:>10.2f}")
+    print(f"{mid:<48}{paint['paint_ms_1h_mid']:>10.2f}")
     print(f"pyramid build: 1 s {paint['pyramid_s_1s'] * 1000:.1f} ms, 1 h {paint['pyramid_s_1h']:.2f} s (once per clip)")
     print(f"ratio 1 h / 1 s: {ratio:.2f} (goal <= {GOAL_RATIO}); slowest paint {paint_1h:.2f} ms "
           f"(goal < {GOAL_PAINT_MS} ms)")
