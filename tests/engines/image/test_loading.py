@@ -38,6 +38,19 @@ def test_single_file_and_folder_give_the_same_image(image_services, name):
     assert np.array_equal(folder, single)
 
 
+def test_a_model_in_the_hugging_face_cache_generates_like_its_folder(image_services, model_root, tmp_path):
+    from studio.core.models.discovery import discover_hf_cache
+    from tests.engines.image.tiny_models import save_as_hf_cache
+
+    save_as_hf_cache(model_root / "tiny-sd15", tmp_path / "hub", "someone/tiny-sd15")
+    (card,) = discover_hf_cache(tmp_path / "hub")
+    assert (card.name, card.format, card.modality) == ("someone/tiny-sd15", "diffusers", "image")
+    image_services.models.add_card(card)
+    folder = _image(image_services, "tiny-sd15", "diffusers")
+    cached = _image(image_services, "someone/tiny-sd15", "diffusers")
+    assert np.array_equal(folder, cached)
+
+
 def test_the_family_is_read_from_the_header(model_root):
     assert detect_family(checkpoint_shapes(model_root / "checkpoints" / "tiny-sd15-single.safetensors")) == "sd15"
     assert detect_family(checkpoint_shapes(model_root / "checkpoints" / "tiny-sdxl-single.safetensors")) == "sdxl"

@@ -252,3 +252,24 @@ def save_lora(pipe, path: Path, rank: int = 4, original_names: bool = False) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path))
     return path
+
+
+def save_as_hf_cache(folder: Path, cache: Path, repo_id: str, revision: str = "0123456789abcdef") -> Path:
+    """Lay a diffusers folder out as the Hugging Face hub cache does: content in
+    ``blobs/``, the snapshot made of relative symlinks to them, ``refs/main``."""
+    import hashlib
+    import os
+    import shutil
+
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / revision
+    (repo / "blobs").mkdir(parents=True, exist_ok=True)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(revision)
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        blob = repo / "blobs" / hashlib.sha256(file.read_bytes()).hexdigest()
+        shutil.copyfile(file, blob)
+        link = snapshot / file.relative_to(folder)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.path.relpath(blob, link.parent), link)
+    return snapshot
