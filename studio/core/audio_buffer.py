@@ -103,6 +103,7 @@ class AudioClip:
         self._samples = as_frames(samples)
         if copy and self._samples is samples:
             self._samples = self._samples.copy()
+        self._backing: np.ndarray | None = None  # spare room after the samples, while appending
         self.sample_rate = int(sample_rate)
         self._undo: list[Edit] = []
         self._redo: list[Edit] = []
@@ -219,9 +220,16 @@ class AudioClip:
         """Add streamed samples at the end; not an undoable edit (it is the
         clip arriving, not the user changing it)."""
         samples = match_channels(samples, self.channels)
-        old = self.frames
-        self._samples = np.concatenate([self._samples, samples]) if old else samples.copy()
-        change = Change(old, old, self.frames)
+        old, new = self.frames, self.frames + samples.shape[0]
+        # Grow into spare room (doubling), so a stream of chunks costs linear time;
+        # views of the earlier samples (the player's) stay valid either way.
+        if self._backing is None or self._backing.shape[0] < new:
+            backing = np.empty((max(new, 2 * old, 4096), self.channels), np.float32)
+            backing[:old] = self._samples
+            self._backing = backing
+        self._backing[old:new] = samples
+        self._samples = self._backing[:new]
+        change = Change(old, old, new)
         self._notify(change)
         return change
 
@@ -230,6 +238,7 @@ class AudioClip:
         the history is cleared because its positions no longer mean anything."""
         old = self.frames
         self._samples = as_frames(samples).copy()
+        self._backing = None
         if sample_rate:
             self.sample_rate = int(sample_rate)
         self._undo.clear()
@@ -280,6 +289,7 @@ class AudioClip:
             self._samples[start:end] = inserted  # same length: in place, no copy of the clip
         else:
             self._samples = np.concatenate([self._samples[:start], inserted, self._samples[end:]])
+            self._backing = None
         return removed
 
     def _limit_history(self) -> None:

@@ -170,3 +170,22 @@ def test_long_histories_forget_their_oldest_edits(monkeypatch):
         undone += 1
     assert undone == 3
     assert not np.array_equal(clip.samples, original)  # the two oldest edits are no longer undoable
+
+
+def test_streamed_chunks_append_in_linear_time_and_old_views_stay_valid():
+    clip = AudioClip(np.zeros((0, 2), np.float32), RATE)
+    chunks = [np.full((1000, 2), i, np.float32) for i in range(200)]
+    first_view = None
+    buffers = set()
+    for chunk in chunks:
+        clip.append(chunk)
+        buffers.add(id(clip.samples.base))
+        if first_view is None:
+            first_view = clip.samples
+    np.testing.assert_array_equal(clip.samples, np.concatenate(chunks))
+    np.testing.assert_array_equal(first_view, chunks[0])  # what the player held is untouched
+    assert len(buffers) <= 8  # the buffer doubles: a handful of copies, not one per chunk
+    clip.delete(0, 1000)  # edits after streaming work on the samples as usual
+    np.testing.assert_array_equal(clip.samples, np.concatenate(chunks[1:]))
+    clip.undo()
+    np.testing.assert_array_equal(clip.samples, np.concatenate(chunks))

@@ -172,3 +172,18 @@ def test_without_a_sound_card_playback_is_unavailable_and_the_rest_works(qtbot, 
     audio.tracks.timeline.set_selection(0, 1000)
     audio.tracks.actions_by_name["delete"].trigger()
     assert audio.tracks.current.clip.frames == pytest.approx(0.5 * SESSION_RATE - 1000, abs=2)
+
+
+def test_a_cancelled_job_keeps_what_it_made_on_a_marked_track(qtbot, window, audio):
+    audio.set_kind("speech")
+    audio.prompt_edit.setPlainText(" ".join(f"This is sentence number {n} of a long reading." for n in range(60)))
+    job = audio.generate()
+    assert job is not None
+    qtbot.waitUntil(lambda: bool(audio.tracks.session.tracks) and audio.tracks.current.clip.frames > 0,
+                    timeout=30000)
+    with qtbot.waitSignal(window.runner.job_cancelled, timeout=30000):
+        audio.cancel()
+    track = audio.tracks.current
+    assert track.name.endswith("(cancelled)") and track.clip.frames > 0
+    assert window.services.queue.get(job.id).state is JobState.CANCELLED
+    assert window.library_panel.item_ids() == []
