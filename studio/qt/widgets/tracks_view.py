@@ -35,9 +35,8 @@ from studio.core.spectrogram import mel_columns
 from studio.core.waveform_pyramid import WaveformPyramid
 from studio.qt import theme
 from studio.qt.python_tasks import PythonTasks
-from studio.qt.widgets.spectrogram import levels_to_image
 from studio.qt.widgets.time_ruler import TimeRuler
-from studio.qt.widgets.waveform import ZOOM_STEP, Timeline, WaveformLane
+from studio.qt.widgets.waveform import ZOOM_STEP, Timeline, WaveformLane, levels_to_image
 
 HEADER_WIDTH = 176
 ROW_MIN_HEIGHT = 96

@@ -14,6 +14,10 @@ is cached until the view or the clip changes, so the playhead moving during
 playback only costs a blit and a line. Zoomed in past one frame per pixel
 the samples themselves are drawn, with dots once they are far apart.
 
+In spectrogram mode the lane draws the mel image the tracks view computed
+in the background for what is on screen (``levels_to_image`` here turns
+levels into colours, transparent past the end of the clip).
+
 Mouse: click to put the cursor (and seek), drag to select, Shift+click to
 extend the selection, wheel to zoom around the pointer, Shift+wheel (or a
 horizontal wheel) to scroll. Keys are handled by the tracks view around
@@ -30,6 +34,7 @@ from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from studio.core.spectrogram import FLOOR_DB
 from studio.qt import theme
 
 if TYPE_CHECKING:
@@ -196,6 +201,38 @@ def rasterise(lo: np.ndarray, hi: np.ndarray, rms: np.ndarray, valid: np.ndarray
     inner = (rows >= rms_top) & (rows <= rms_bottom) & peak
     pixels = np.where(inner, _argb(rms_color), np.where(peak, _argb(peak_color), np.uint32(0)))
     return np.ascontiguousarray(pixels, dtype=np.uint32)
+
+
+# --- spectrogram pictures -----------------------------------------------------
+# A perceptual dark-to-bright colour map (black, violet, magenta, orange, pale
+# yellow, after the "magma" family) over FLOOR_DB .. 0 dB.
+_ANCHORS = np.array([
+    [0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39],
+    [252, 253, 191],
+], np.float64)
+
+
+def _colour_map(size: int = 256) -> np.ndarray:
+    positions = np.linspace(0, 1, len(_ANCHORS))
+    steps = np.linspace(0, 1, size)
+    channels = [np.interp(steps, positions, _ANCHORS[:, c]) for c in range(3)]
+    r, g, b = (np.round(c).astype(np.uint32) for c in channels)
+    return (np.uint32(0xFF000000) | (r << 16) | (g << 8) | b).astype(np.uint32)
+
+
+COLOUR_MAP = _colour_map()
+
+
+def levels_to_image(levels: np.ndarray) -> QImage:
+    """``(n_mels, columns)`` dB levels as an image, one pixel per mel band
+    and column (the lane scales it to its height)."""
+    missing = np.isnan(levels)
+    scaled = np.clip((np.nan_to_num(levels, nan=FLOOR_DB) - FLOOR_DB) / -FLOOR_DB, 0.0, 1.0)
+    index = np.round(scaled * (len(COLOUR_MAP) - 1)).astype(np.intp)
+    pixels = np.where(missing, np.uint32(0), COLOUR_MAP[index])[::-1]  # low frequencies at the bottom
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint32)
+    height, width = pixels.shape
+    return QImage(pixels.data, width, height, width * 4, QImage.Format.Format_ARGB32).copy()
 
 
 class WaveformLane(QWidget):
