@@ -21,7 +21,9 @@ RATE = 16000
 
 @pytest.fixture
 def bench(qtbot, tmp_path):
-    """A tracks view with its transport, as the Audio workspace lays them out."""
+    """A tracks view with its transport, as the Audio workspace lays them out.
+    (Tests name the device fixture before this one, so the player is closed
+    before PortAudio is re-initialised for the next test.)"""
     tasks = Tasks()
     settings = Settings(tmp_path / "settings.json")
     area = QWidget()
@@ -47,7 +49,7 @@ def _tone(seconds: float) -> np.ndarray:
     return (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[:, None]
 
 
-def test_space_plays_to_the_end_and_the_playhead_returns(qtbot, bench, null_audio_device):
+def test_space_plays_to_the_end_and_the_playhead_returns(qtbot, null_audio_device, bench):
     view, transport, _ = bench
     transport.scan_devices()
     qtbot.waitUntil(lambda: transport.devices is not None, timeout=5000)
@@ -67,7 +69,7 @@ def test_space_plays_to_the_end_and_the_playhead_returns(qtbot, bench, null_audi
     assert player.position == RATE and transport.play_action.text() == "Play"
 
 
-def test_a_looped_selection_keeps_playing_and_space_pauses_and_shift_space_stops(qtbot, bench, null_audio_device):
+def test_a_looped_selection_keeps_playing_and_space_pauses_and_shift_space_stops(qtbot, null_audio_device, bench):
     view, transport, _ = bench
     view.add_track("tone", _tone(2.0), RATE)
     view.timeline.set_selection(4000, 12000)
@@ -92,7 +94,7 @@ def test_a_looped_selection_keeps_playing_and_space_pauses_and_shift_space_stops
     assert player.state == "stopped" and view.timeline.playhead is None
 
 
-def test_the_chosen_output_device_is_remembered(qtbot, bench, null_audio_device):
+def test_the_chosen_output_device_is_remembered(qtbot, null_audio_device, bench):
     view, transport, settings = bench
     transport.scan_devices()
     qtbot.waitUntil(lambda: transport.devices is not None, timeout=5000)
@@ -110,7 +112,7 @@ def test_the_chosen_output_device_is_remembered(qtbot, bench, null_audio_device)
     again.close_player()
 
 
-def test_without_a_device_playback_is_unavailable_and_editing_still_works(qtbot, bench, no_audio_device):
+def test_without_a_device_playback_is_unavailable_and_editing_still_works(qtbot, no_audio_device, bench):
     view, transport, _ = bench
     transport.scan_devices()
     qtbot.waitUntil(lambda: transport.devices is not None, timeout=5000)
@@ -126,7 +128,7 @@ def test_without_a_device_playback_is_unavailable_and_editing_still_works(qtbot,
     assert track.clip.frames == 8000
 
 
-def test_a_play_that_fails_says_why(qtbot, bench, no_audio_device):
+def test_a_play_that_fails_says_why(qtbot, no_audio_device, bench):
     view, transport, _ = bench
     view.add_track("tone", _tone(1.0), RATE)
     messages: list[str] = []
