@@ -40,7 +40,7 @@ from studio.core.waveform_pyramid import WaveformPyramid
 from studio.engines import registry
 from studio.engines.audio import requests as audio_requests
 from studio.qt.python_tasks import PythonTasks
-from studio.qt.widgets.form import Form
+from studio.qt.widgets.form import Form, SeedField
 from studio.qt.widgets.tracks_view import TracksView
 from studio.qt.widgets.transport import Transport
 from studio.qt.workspaces.audio_forms import KIND_TITLES, TAB_TITLES, ModePage
@@ -120,7 +120,7 @@ class AudioWorkspace(Workspace):
         return self.pages[self.kind]
 
     @property
-    def seed_field(self):  # the base class rolls the seed of the form in front
+    def seed_field(self) -> SeedField:  # the base class rolls the seed of the form in front
         return self.page.seed_field
 
     def _fit_stack_to_page(self) -> None:
