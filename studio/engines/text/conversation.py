@@ -160,7 +160,7 @@ def _quote(text: str) -> str:
     return "\n".join("> " + line for line in text.splitlines())
 
 
-def describe_turn(turn: Turn) -> str:
+def describe_turn(turn: Turn, mark_stopped: bool = True) -> str:
     """The caption under an answer: speed, then what made it."""
     parts = []
     stats = turn.stats
@@ -175,6 +175,6 @@ def describe_turn(turn: Turn) -> str:
         parts.append(f"temperature {settings['temperature']:g}")
     if "seed" in settings:
         parts.append(f"seed {settings['seed']}")
-    if turn.stopped:
+    if turn.stopped and mark_stopped:
         parts.append("stopped")
     return " · ".join(parts)

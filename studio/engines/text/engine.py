@@ -135,3 +135,12 @@ def reply_document(request: TextRequest, answer: str, stats: dict[str, Any], sto
     if request.conversation_id:
         conversation.id = request.conversation_id
     return conversation
+
+
+def warm_up() -> None:
+    """Import what the first reply needs (torch, transformers' model and
+    generation code), so a person's first Send does not wait for imports.
+    The GUI runs this in the background when the composer is first used."""
+    import torch  # noqa: F401
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, StoppingCriteriaList  # noqa: F401
+    from transformers.generation import utils  # noqa: F401

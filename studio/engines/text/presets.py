@@ -102,6 +102,27 @@ BUILTIN_PRESETS: tuple[Preset, ...] = (
 )
 
 
+def parse_stop(text: str) -> tuple[str, ...]:
+    """Stop strings as a person types them: separated by ``|``, with ``\\n``
+    and ``\\t`` for a line break and a tab (surrounding spaces are trimmed)."""
+    parts = (part.strip().replace("\\n", "\n").replace("\\t", "\t") for part in text.split("|"))
+    return tuple(part for part in parts if part)
+
+
+def format_stop(stop: Any) -> str:
+    return " | ".join(str(s).replace("\n", "\\n").replace("\t", "\\t") for s in stop or ())
+
+
+def clean_image_prompt(text: str) -> str:
+    """An answer of the image-prompt preset as an image prompt: its first
+    paragraph, without a "Prompt:" label or quotes."""
+    paragraph = next((p.strip() for p in text.strip().split("\n\n") if p.strip()), "")
+    for label in ("prompt:", "image prompt:"):
+        if paragraph.lower().startswith(label):
+            paragraph = paragraph[len(label):].strip()
+    return " ".join(paragraph.strip("\"'“”").split())
+
+
 def preset_id(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "preset"
 

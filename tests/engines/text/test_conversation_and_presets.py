@@ -11,7 +11,9 @@ import pytest
 from studio.core.jobs import Artifact, StudioError
 from studio.core.provenance import RECIPE_KEY, read_recipe
 from studio.engines.text.conversation import Conversation, Turn, describe_turn, title_from
-from studio.engines.text.presets import BUILTIN_PRESETS, Preset, PresetStore
+from studio.engines.text.presets import (
+    BUILTIN_PRESETS, Preset, PresetStore, clean_image_prompt, format_stop, parse_stop,
+)
 from studio.engines.text.requests import ConversationRequest
 
 
@@ -113,3 +115,12 @@ def test_a_damaged_presets_file_keeps_the_builtins_and_is_set_aside(tmp_path):
     store = PresetStore(tmp_path)
     assert len(store.all()) == len(BUILTIN_PRESETS)
     assert (tmp_path / "text-presets.json.bad").exists()
+
+
+def test_stop_strings_as_typed_and_answers_as_image_prompts():
+    assert parse_stop(r" \n\n | THE END |  ") == ("\n\n", "THE END")
+    assert format_stop(("\n\n", "THE END")) == r"\n\n | THE END"
+    assert parse_stop(format_stop(("a\tb", "x"))) == ("a\tb", "x")
+    assert clean_image_prompt('Prompt: "A lighthouse at dusk, oil painting"\n\nHope this helps!') == \
+        "A lighthouse at dusk, oil painting"
+    assert clean_image_prompt("\n\n  misty   harbour, dawn light \n") == "misty harbour, dawn light"
