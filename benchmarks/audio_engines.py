@@ -7,7 +7,9 @@ goal is at least 20 on two cores). Each engine is measured through its
 WAV encoding included), and against the raw library call doing the same
 synthesis in the same run (``PiperVoice.synthesize`` per sentence,
 ``espeak_Synth`` through ctypes, ``tinysoundfont`` rendering the same MIDI),
-so the table shows what the engine adds. Models are loaded and warmed up
+so the table shows what the engine adds (or saves: the engine's Piper
+session keeps idle ONNX threads from spinning, which a busy machine
+rewards, while the raw call uses ``PiperVoice.load``'s defaults). Models are loaded and warmed up
 before timing; each figure is the best of ``--runs`` repetitions, which on
 a shared machine is the one least disturbed by other work.
 
@@ -24,8 +26,8 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))

@@ -179,3 +179,20 @@ def test_musicgen_from_a_model_folder_generates_the_requested_length(services):
     assert np.array_equal(samples, again)
     with pytest.raises(StudioError, match="needs a prompt"):
         run(replace(request, prompt=""), NullReporter(), CancelToken())
+
+
+def test_any_soundfont_in_a_model_folder_renders_and_a_damaged_one_is_refused(services):
+    from studio.core.models.discovery import package_dir
+
+    starter = package_dir("pretty_midi") / "TimGM6mb.sf2"
+    fonts = services.paths.models_dir / "fonts"
+    fonts.mkdir()
+    (fonts / "my-font.sf2").write_bytes(starter.read_bytes())
+    (fonts / "broken.sf2").write_bytes(b"RIFF\x00\x00\x00\x00WAVEnot a soundfont")
+    services.models.refresh()
+    cards = {c.path.name: c for c in services.models.cards("audio") if c.format == "soundfont"}
+    request = MusicRequest(style="orchestral", bars=2, model_id=cards["my-font.sf2"].id)
+    artifact = run(request, NullReporter(), CancelToken())
+    assert artifact.meta["recipe"]["soundfont"] == "my-font" and rms(samples_of(artifact)[0]) > 0.05
+    with pytest.raises(StudioError, match="broken cannot be used: not a SoundFont"):
+        run(replace(request, model_id=cards["broken.sf2"].id), NullReporter(), CancelToken())

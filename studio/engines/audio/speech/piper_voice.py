@@ -8,6 +8,8 @@ the voice moves up (or down) with almost no artefacts."""
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 import numpy as np
@@ -21,12 +23,25 @@ from studio.engines.audio.speech.presets import Expression, semitones_to_ratio
 
 
 def _load_voice(card: ModelCard) -> Any:
+    import onnxruntime
     from piper import PiperVoice
+    from piper.config import PiperConfig
 
-    config = card.path.with_name(card.path.name + ".json")
-    if not config.exists():
-        raise StudioError(f"{card.name}: the voice config {config.name} is missing next to the .onnx file")
-    return PiperVoice.load(card.path, config_path=config)
+    config_path = card.path.with_name(card.path.name + ".json")
+    if not config_path.exists():
+        raise StudioError(f"{card.name}: the voice config {config_path.name} is missing next to the .onnx file")
+    try:
+        config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError) as exc:
+        raise StudioError(f"{card.name}: the voice config {config_path.name} is not a Piper config ({exc})") from exc
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = min(4, os.cpu_count() or 1)
+    # Spinning worker threads wait for work by burning CPU; on a busy machine (the GUI, other jobs)
+    # that halves synthesis speed, so idle threads sleep instead.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(str(card.path), sess_options=options, providers=["CPUExecutionProvider"])
+    return PiperVoice(session=session, config=config)
 
 
 def _is_voice(model: Any) -> bool:
