@@ -29,6 +29,7 @@ PEAK_CEILING = 0.89  # -1 dBFS: leaves room for the 16-bit encoder's rounding
 class AudioChunk(np.ndarray):
     """A float32 block of samples that knows its sample rate and position."""
 
+    stream_part = True  # every chunk must reach the GUI (see studio.core.jobs.is_stream_part)
     sample_rate: int
     start: int
 

@@ -11,9 +11,12 @@ from its recipe) and :func:`export_midi` writes it for a DAW;
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from studio.core.jobs import Artifact, CancelToken, Reporter, StudioError
+from studio.core.models.cards import ModelCard
 from studio.engines.audio.common import ChunkStreamer, audio_artifact
 from studio.engines.audio.music.composer import (  # noqa: F401 - compose and export_midi are this package's API
     audible_tracks,
@@ -32,7 +35,8 @@ def track_names(style: str) -> tuple[str, ...]:
     return STYLE_TRACKS[style]
 
 
-def _soundfont_card(model_id: str):
+def _model_card(model_id: str) -> ModelCard:
+    """The SoundFont or MusicGen card of a request; empty means the starter SoundFont."""
     from studio.engines.audio.models import audio_card, card_or_none
 
     if model_id:
@@ -44,15 +48,15 @@ def _soundfont_card(model_id: str):
     return card
 
 
-def _load_soundfont(card) -> bytes:
+def _load_soundfont(card: ModelCard) -> bytes:
     return card.path.read_bytes()
 
 
 def run(request: MusicRequest, report: Reporter, cancel: CancelToken) -> Artifact:
-    request.validate()
     from studio.engines.audio.music.musicgen import is_musicgen
 
-    card = _soundfont_card(request.model_id)
+    request.validate()
+    card = _model_card(request.model_id)
     if is_musicgen(card):
         return _run_musicgen(card, request, report, cancel)
     if card.format != "soundfont":
@@ -69,7 +73,8 @@ def run(request: MusicRequest, report: Reporter, cancel: CancelToken) -> Artifac
     return _render(card, midi, request, recipe, report, cancel)
 
 
-def _render(card, midi, request: MusicRequest, recipe: dict, report: Reporter, cancel: CancelToken) -> Artifact:
+def _render(card: ModelCard, midi: Any, request: MusicRequest, recipe: dict[str, Any], report: Reporter,
+            cancel: CancelToken) -> Artifact:
     from studio.engines.audio.models import load_cached
     from studio.engines.audio.music import render
 
@@ -84,7 +89,7 @@ def _render(card, midi, request: MusicRequest, recipe: dict, report: Reporter, c
     return audio_artifact(samples, render.SAMPLE_RATE, request.format, recipe)
 
 
-def _run_musicgen(card, request: MusicRequest, report: Reporter, cancel: CancelToken) -> Artifact:
+def _run_musicgen(card: ModelCard, request: MusicRequest, report: Reporter, cancel: CancelToken) -> Artifact:
     from studio.engines.audio.music.musicgen import generate
 
     if request.format == "mid":
