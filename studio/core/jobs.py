@@ -151,6 +151,14 @@ class Reporter(Protocol):
     def preview(self, payload: Any) -> None: ...
 
 
+def is_stream_part(payload: Any) -> bool:
+    """Whether a preview is one piece of a stream (a chunk of audio) rather than
+    a newer version of the whole (an image, the text so far). Pieces set a
+    ``stream_part = True`` attribute; every one must reach the GUI, while of
+    whole previews only the latest matters."""
+    return bool(getattr(payload, "stream_part", False))
+
+
 class NullReporter:
     """A reporter that drops everything; for headless runs that need no output."""
 

@@ -4,7 +4,9 @@ queue one at a time and runs them, and the signals the GUI listens to.
 Progress and previews are coalesced: the worker only overwrites a "latest"
 slot, and a timer on the GUI thread takes from it at most ``max_fps`` times a
 second, so a fast engine can never flood the event loop and the newest
-preview always wins. Array previews are turned into QImage in the worker, so
+preview always wins. Pieces of a stream (audio chunks, see
+``studio.core.jobs.is_stream_part``) are queued instead, and every one is
+delivered, in order, at the next tick. Array previews are turned into QImage in the worker, so
 the GUI thread only wraps them in a QPixmap. Cancel is the job's thread-safe
 token, never a queued call into the busy worker."""
 
@@ -19,7 +21,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 from PySide6.QtGui import QImage
 
 from studio.engines.execute import execute_job
-from studio.core.jobs import CancelToken, Job, JobState
+from studio.core.jobs import CancelToken, Job, JobState, is_stream_part
 from studio.core.library import Library
 from studio.core.queue import JobQueue
 
@@ -46,6 +48,7 @@ class _LatestSlot:
         self._lock = threading.Lock()
         self._progress: tuple[int, int, int, str] | None = None
         self._preview: tuple[int, Any] | None = None
+        self._stream: list[tuple[int, Any]] = []
         self.previews_offered = 0
 
     def put_progress(self, value: tuple[int, int, int, str]) -> None:
@@ -57,11 +60,17 @@ class _LatestSlot:
             self._preview = value
             self.previews_offered += 1
 
-    def take(self) -> tuple[tuple[int, int, int, str] | None, tuple[int, Any] | None]:
+    def append_stream(self, value: tuple[int, Any]) -> None:
         with self._lock:
-            progress, preview = self._progress, self._preview
+            self._stream.append(value)
+
+    def take(self) -> tuple[tuple[int, int, int, str] | None, tuple[int, Any] | None, list[tuple[int, Any]]]:
+        """The latest progress and whole preview, and every stream piece since the last take."""
+        with self._lock:
+            progress, preview, stream = self._progress, self._preview, self._stream
             self._progress = self._preview = None
-            return progress, preview
+            self._stream = []
+            return progress, preview, stream
 
 
 class _WorkerReporter:
@@ -75,6 +84,9 @@ class _WorkerReporter:
         self.slot.put_progress((self.job_id, done, total, message))
 
     def preview(self, payload: Any) -> None:
+        if is_stream_part(payload):
+            self.slot.append_stream((self.job_id, payload))
+            return
         np = sys.modules.get("numpy")  # an array payload means numpy is already imported
         if np is not None and isinstance(payload, np.ndarray) and payload.ndim == 3 and payload.dtype == np.uint8:
             payload = array_to_qimage(payload)
@@ -185,11 +197,14 @@ class JobRunner(QObject):
         finally:
             with self._tokens_lock:
                 self._tokens.pop(job.id, None)
-        # Deliver the final progress now, and drop a pending preview so it can
-        # never arrive after (and paint over) the finished result.
-        progress, _stale_preview = self._slot.take()
+        # Deliver the final progress and the last stream pieces now, and drop a
+        # pending whole preview so it can never arrive after (and paint over)
+        # the finished result.
+        progress, _stale_preview, stream = self._slot.take()
         if progress is not None:
             self.job_progress.emit(*progress)
+        for piece in stream:
+            self.job_preview.emit(*piece)
         if state is JobState.FINISHED:
             self.job_finished.emit(job.id, item)
         elif state is JobState.CANCELLED:
@@ -200,9 +215,11 @@ class JobRunner(QObject):
 
     # --- GUI side ------------------------------------------------------------
     def _deliver(self) -> None:
-        progress, preview = self._slot.take()
+        progress, preview, stream = self._slot.take()
         if progress is not None:
             self.job_progress.emit(*progress)
+        for piece in stream:
+            self.job_preview.emit(*piece)
         if preview is not None:
             self.job_preview.emit(*preview)
 

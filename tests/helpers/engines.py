@@ -1,5 +1,6 @@
 """Engines used only by tests: one that fails with an unexpected exception
-part-way, to prove a broken engine never takes the worker down."""
+part-way, to prove a broken engine never takes the worker down, and one that
+streams pieces and whole previews, to prove no piece is ever dropped."""
 
 from __future__ import annotations
 
@@ -25,6 +26,35 @@ def run(request: BrokenRequest, report: Reporter, cancel: CancelToken) -> Artifa
     raise AssertionError("unreachable")
 
 
+class Piece:
+    """A stream piece (like an audio chunk): every one must be delivered."""
+
+    stream_part = True
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+@dataclass(frozen=True)
+class StreamRequest(Request):
+    kind = "stream-test"
+    modality = "audio"
+    prompt: str = "stream"
+    pieces: int = 100
+
+
+def run_stream(request: StreamRequest, report: Reporter, cancel: CancelToken) -> Artifact:
+    import time
+
+    for index in range(request.pieces):
+        report.preview(Piece(index))
+        report.preview(f"whole preview {index}")
+        time.sleep(0.001)
+    return Artifact(data=b"done", suffix=".txt")
+
+
 def register(monkeypatch) -> None:
     monkeypatch.setitem(ENGINES, "broken", EngineEntry(
         "broken", "image", "Broken (tests)", "tests.helpers.engines", "tests.helpers.engines:run"))
+    monkeypatch.setitem(ENGINES, "stream-test", EngineEntry(
+        "stream-test", "audio", "Stream (tests)", "tests.helpers.engines", "tests.helpers.engines:run_stream"))

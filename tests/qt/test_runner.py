@@ -100,3 +100,15 @@ def test_shutdown_with_a_running_job_leaves_no_thread(qtbot, services):
     assert time.monotonic() - started < 2.0
     assert not runner.worker_thread.isRunning()
     assert services.queue.get(job.id).state is JobState.CANCELLED
+
+
+def test_stream_pieces_all_arrive_in_order_while_whole_previews_coalesce(qtbot, runner, monkeypatch):
+    test_engines.register(monkeypatch)
+    received = []
+    runner.job_preview.connect(lambda job_id, payload: received.append(payload))
+    with qtbot.waitSignal(runner.job_finished, timeout=10000):
+        runner.submit(test_engines.StreamRequest(pieces=300))
+    pieces = [p for p in received if isinstance(p, test_engines.Piece)]
+    wholes = [p for p in received if isinstance(p, str)]
+    assert [p.index for p in pieces] == list(range(300))
+    assert 0 < len(wholes) < 300, "whole previews are still coalesced"

@@ -34,7 +34,7 @@ from studio.core.jobs import StudioError
 from studio.core.spectrogram import mel_columns
 from studio.core.waveform_pyramid import WaveformPyramid
 from studio.qt import theme
-from studio.qt.python_tasks import PythonTasks
+from studio.qt.tasks import Tasks
 from studio.qt.widgets.time_ruler import TimeRuler
 from studio.qt.widgets.waveform import ZOOM_STEP, Timeline, WaveformLane, levels_to_image
 
@@ -172,14 +172,14 @@ class TracksView(QWidget):
     message = Signal(str)  # something to tell the user ("select a part of the clip first")
     seek_requested = Signal(int)
 
-    def __init__(self, tasks: PythonTasks | None = None, parent: QWidget | None = None) -> None:
-        """``tasks`` runs the spectrograms (torch): Python threads, see :mod:`studio.qt.python_tasks`."""
+    def __init__(self, tasks: Tasks | None = None, parent: QWidget | None = None) -> None:
+        """``tasks`` runs the spectrograms (torch) off the GUI thread."""
         super().__init__(parent)
         self.setObjectName("tracksView")
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.session = Session()
         self.timeline = Timeline(self)
-        self.tasks = tasks if tasks is not None else PythonTasks(self)
+        self.tasks = tasks if tasks is not None else Tasks(self, max_threads=1)
         self.clipboard: np.ndarray | None = None
         self.rows: dict[int, _Row] = {}
         self.current: Track | None = None

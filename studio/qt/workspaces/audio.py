@@ -39,7 +39,7 @@ from studio.core.models.cards import ModelCard
 from studio.core.waveform_pyramid import WaveformPyramid
 from studio.engines import registry
 from studio.engines.audio import requests as audio_requests
-from studio.qt.python_tasks import PythonTasks
+from studio.qt.tasks import Tasks
 from studio.qt.widgets.form import Form, SeedField
 from studio.qt.widgets.tracks_view import TracksView
 from studio.qt.widgets.transport import Transport
@@ -192,8 +192,8 @@ class AudioWorkspace(Workspace):
         layout = QVBoxLayout(area)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        # torch work (resampling, spectrograms) runs on Python threads: see studio.qt.python_tasks.
-        self.audio_tasks = PythonTasks(self)
+        # One thread, so loads, exports and spectrograms of this workspace run in order.
+        self.audio_tasks = Tasks(self, max_threads=1, name="studio-audio")
         self.tracks = TracksView(self.audio_tasks)
         self.transport = Transport(self.tracks, self.settings, self.ctx.tasks)
         layout.addWidget(self._build_toolbar())
