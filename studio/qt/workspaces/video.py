@@ -1,18 +1,56 @@
-"""The Video workspace: a prompt, a video model, seed, frame count, frame
-rate and size; the canvas shows preview frames while a job runs. Until a
-video engine is registered the base class shows the notice and Generate
-stays disabled."""
+"""The Video workspace: generate clips on the left; on the right, the editor
+(viewer, timeline, consistency graph and its operations).
+
+The form builds a ``video`` request: the model decides what it does (a GAN
+walks its latent space, an image diffusion model renders the prompt
+keyframes, a video model makes the clip), so the model picker lists all
+three kinds. Frames are previewed in the viewer as they are made; a
+finished clip (or the part kept when a job is cancelled) lands at the end
+of the first video track.
+
+Consistency operations and exports run as jobs too (``video-edit``,
+``video-export``): they show in the queue, report progress, can be
+cancelled, and their results go to the library with their recipe. An
+operation's result replaces its clip's media (one undo step) and is
+measured again, so the graph shows before and after.
+"""
 
 from __future__ import annotations
 
+from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QImage, QShowEvent
+from PySide6.QtWidgets import (
+    QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QSpinBox, QVBoxLayout, QWidget,
+)
 
+from studio.core.jobs import Request, StudioError
 from studio.core.library import LibraryItem
-from studio.qt.widgets.image_view import ImageView
+from studio.core.models.cards import ModelCard
+from studio.engines import registry
+from studio.qt.widgets.form import ModelPicker
+from studio.qt.widgets.timeline_editor import TimelineEditor
 from studio.qt.workspaces.base import Workspace
+
+MEDIA_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".gif", ".png", ".jpg", ".jpeg", ".webp", ".wav", ".flac",
+                  ".mp3", ".ogg", ".m4a"}
+
+
+def makes_video(card: ModelCard) -> bool:
+    """GANs, image diffusion models (keyframes) and video diffusion pipelines."""
+    if card.modality == "video":
+        return True
+    return card.modality == "image" and card.format in ("gan", "diffusers")
+
+
+class VideoModelPicker(ModelPicker):
+    def set_cards(self, cards: list[ModelCard]) -> None:
+        self._cards = [card for card in cards if makes_video(card)]
+        self._discovered = True
+        self._populate()
 
 
 class VideoWorkspace(Workspace):
@@ -21,30 +59,68 @@ class VideoWorkspace(Workspace):
     modality = "video"
     icon_name = "video"
 
+    # --- form ------------------------------------------------------------------------------
     def build_form(self) -> None:
-        self.add_engine_picker()
-        self.add_prompt("Describe the shot: subject, motion, camera, style…")
-        self.add_model_picker()
+        self.add_prompt("Describe the shot; or give keyframes below")
+        self.keyframes_edit = QPlainTextEdit()
+        self.keyframes_edit.setPlaceholderText("0: a red fox in the snow\n48: a red fox at night, stars")
+        self.keyframes_edit.setTabChangesFocus(True)
+        self.keyframes_edit.setFixedHeight(72)
+        self.add_field("keyframes", "Keyframes (frame: prompt)", self.keyframes_edit, in_request=False,
+                       tooltip="Prompt keyframes for diffusion models: embeddings are interpolated between them")
+        negative = QLineEdit()
+        negative.setPlaceholderText("What to avoid")
+        self.add_field("negative", "Negative prompt", negative)
+        self.model_picker = VideoModelPicker("video")
+        self.model_picker.setToolTip("A GAN (latent walk), an image diffusion model (keyframes) or a video model")
+        self.add_field("model_id", "Model", self.model_picker)
         self.add_seed()
-        self.frames = QSpinBox()
-        self.frames.setRange(1, 2000)
-        self.frames.setValue(49)
+        self.frames = self._spin(0, 2000, 0, tip="0: up to the last keyframe (49 with none)")
+        self.frames.setSpecialValueText("Auto")
         self.add_field("frames", "Frames", self.frames)
-        self.fps = QSpinBox()
-        self.fps.setRange(1, 120)
-        self.fps.setValue(24)
-        self.fps.setSuffix(" fps")
-        self.add_field("fps", "Frame rate", self.fps)
+        self.add_field("fps", "Frame rate", self._spin(1, 120, 12, " fps"))
+        self._add_size()
+        self.add_field("steps", "Steps", self._spin(1, 500, 20))
+        self.add_field("cfg", "CFG scale", self._double(0, 50, 7.0, 0.5))
+        self.add_field("strength", "Chain strength", self._double(0, 0.95, 0.0, 0.05),
+                       tooltip="Above 0: each frame image-to-image from the previous one (Deforum style)")
+        self._add_camera()
+        self.add_field("walk_speed", "GAN walk speed", self._double(0.01, 10, 0.25, 0.05, " loops/s"))
+        init = QLineEdit()
+        init.setPlaceholderText("Image file for image-to-video (optional)")
+        self.add_field("init_image", "Init image", init)
+        interpolate = self._spin(0, 120, 0, " fps", "Retime the clip by optical-flow interpolation")
+        interpolate.setSpecialValueText("Off")
+        self.add_field("interpolate", "Interpolate to", interpolate)
+        self.add_field("deflicker", "Deflicker", self._double(0, 1, 0.0, 0.1),
+                       tooltip="Deflicker the generated frames at this strength (0: off)")
+
+    def _spin(self, low: int, high: int, value: int, suffix: str = "", tip: str = "") -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(low, high)
+        spin.setValue(value)
+        spin.setSuffix(suffix)
+        spin.setToolTip(tip)
+        return spin
+
+    def _double(self, low: float, high: float, value: float, step: float, suffix: str = "") -> QDoubleSpinBox:
+        spin = QDoubleSpinBox()
+        spin.setRange(low, high)
+        spin.setSingleStep(step)
+        spin.setDecimals(2)
+        spin.setValue(value)
+        spin.setSuffix(suffix)
+        return spin
+
+    def _add_size(self) -> None:
         size = QWidget()
         row = QHBoxLayout(size)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(4)
-        self.width_spin, self.height_spin = QSpinBox(), QSpinBox()
-        for spin, value in ((self.width_spin, 768), (self.height_spin, 432)):
-            spin.setRange(64, 4096)
+        self.width_spin = self._spin(64, 2048, 512)
+        self.height_spin = self._spin(64, 2048, 512)
+        for spin in (self.width_spin, self.height_spin):
             spin.setSingleStep(64)
-            spin.setValue(value)
-            spin.setSuffix(" px")
         times = QLabel("×")
         times.setProperty("dim", True)
         row.addWidget(self.width_spin, 1)
@@ -54,14 +130,149 @@ class VideoWorkspace(Workspace):
         self.form.add("height", self.height_spin)
         self.add_row("Size", size)
 
+    def _add_camera(self) -> None:
+        camera = QWidget()
+        grid = QHBoxLayout(camera)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(4)
+        for name, low, high, value, step, tip in (
+                ("zoom", 0.5, 2.0, 1.0, 0.01, "Zoom per frame"), ("pan_x", -64, 64, 0.0, 1, "Pan right, px/frame"),
+                ("pan_y", -64, 64, 0.0, 1, "Pan down, px/frame"), ("rotate", -30, 30, 0.0, 0.5, "Degrees/frame")):
+            spin = self._double(low, high, value, step)
+            spin.setToolTip(tip)
+            self.form.add(name, spin)
+            grid.addWidget(spin, 1)
+        self.add_row("Camera: zoom, pan x, pan y, rotate", camera)
+
+    def keyframe_entries(self) -> tuple[str, ...]:
+        return tuple(line.strip() for line in self.keyframes_edit.toPlainText().splitlines() if line.strip())
+
+    def build_request(self) -> Request:
+        from studio.engines.video.requests import VideoRequest
+
+        registry.load_request_types()
+        names = {f.name for f in fields(VideoRequest)}
+        values = {k: v for k, v in self.form.request_values().items() if k in names}
+        request = VideoRequest(**{**values, "keyframes": self.keyframe_entries()})
+        request.validate()
+        return request
+
+    def apply_request(self, request: Request) -> None:
+        super().apply_request(request)
+        if request.kind == "video":
+            self.keyframes_edit.setPlainText("\n".join(getattr(request, "keyframes", ())))
+            self.save_form()
+
+    def set_model_cards(self, cards: list[ModelCard]) -> None:
+        self.model_picker.set_cards(cards)
+
+    # --- output ----------------------------------------------------------------------------
     def build_output(self) -> QWidget:
-        self.canvas = ImageView("Preview frames and the finished clip appear here.")
-        return self.canvas
+        area = QWidget()
+        layout = QVBoxLayout(area)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.editor = TimelineEditor(self.ctx.tasks, self.ctx.services.paths.data / "video")
+        self.editor.library_items = self._library_items
+        layout.addWidget(self.editor, 1)
+        self.message_label = QLabel()
+        self.message_label.setObjectName("hint")
+        self.message_label.setContentsMargins(12, 2, 12, 6)
+        layout.addWidget(self.message_label)
+        self.editor.message.connect(self.show_message)
+        self.editor.edit_requested.connect(self.submit_edit)
+        self.editor.export_requested.connect(self.submit_export)
+        self._edit_jobs: dict[int, int] = {}  # job id -> clip id
+        self._export_jobs: dict[int, Any] = {}  # job id -> request
+        self._closing_watched = False
+        return area
+
+    def show_message(self, text: str) -> None:
+        self.message_label.setText(text)
+
+    def _library_items(self) -> list[LibraryItem]:
+        return self.ctx.services.library.items(limit=60)
+
+    # --- jobs ------------------------------------------------------------------------------
+    def submit_edit(self, request, clip_id: int) -> None:
+        job = self._submit(request)
+        self._edit_jobs[job.id] = clip_id
+        self.show_message(f"{request.operation.title()} queued (job {job.id})")
+
+    def submit_export(self, request) -> None:
+        job = self._submit(request)
+        self._export_jobs[job.id] = request
+        self.show_message(f"Export to {request.format.upper()} queued (job {job.id})")
+
+    def _submit(self, request):
+        job = self.runner.submit(request)
+        self._jobs.append(job.id)
+        self._update_buttons()
+        return job
 
     def show_preview(self, payload: Any) -> None:
         if isinstance(payload, QImage):
-            self.canvas.set_image(payload)
+            self.editor.show_preview(payload)
+
+    def _on_job_finished(self, job_id: int, item: LibraryItem) -> None:
+        clip_id = self._edit_jobs.pop(job_id, None)
+        export = self._export_jobs.pop(job_id, None)
+        if clip_id is None and export is None:
+            super()._on_job_finished(job_id, item)
+            return
+        if self._end_job(job_id):
+            self.job_status.setText(f"Job {job_id} finished")
+        if clip_id is not None:
+            change = item.recipe.get("consistency", {})
+            try:
+                self.editor.edit_finished(clip_id, item.path)
+            except StudioError as exc:  # the clip was deleted while the job ran
+                self.show_message(str(exc))
+                return
+            if change:
+                self.show_message(f"{item.recipe.get('operation', 'Edit')}: mean warp error "
+                                  f"{change['mean_warp_error_before']:.2f} → {change['mean_warp_error_after']:.2f}")
+        else:
+            where = export.destination or str(item.path)
+            self.show_message(f"Exported {Path(where).name} (also in the library)")
+
+    def _on_job_failed(self, job_id: int, message: str, details: str) -> None:
+        self._edit_jobs.pop(job_id, None)
+        self._export_jobs.pop(job_id, None)
+        super()._on_job_failed(job_id, message, details)
+
+    def _on_job_cancelled(self, job_id: int) -> None:
+        self._edit_jobs.pop(job_id, None)
+        self._export_jobs.pop(job_id, None)
+        super()._on_job_cancelled(job_id)
 
     def show_result(self, item: LibraryItem) -> None:
-        self.canvas.set_placeholder(f"{item.path.name}\n{item.duration_s:.1f} s")
-        self.canvas.clear()
+        """A generated clip: onto the timeline, at the end of the first video track."""
+        try:
+            self.editor.add_media(item.path)
+        except StudioError as exc:
+            self.show_message(str(exc))
+            return
+        frames = item.recipe.get("frames", "?")
+        note = " (cancelled: the frames made so far were kept)" if item.recipe.get("partial") else ""
+        self.show_message(f"Added {item.path.name}: {frames} frames{note}")
+
+    def show_item(self, item: LibraryItem) -> None:
+        """A library item chosen in the Library panel: a clip, image or sound onto the timeline."""
+        suffix = item.path.suffix.lower()
+        if suffix == ".otio":
+            self.editor.open_project(item.path)
+        elif suffix in MEDIA_SUFFIXES:
+            self.editor.import_files([str(item.path)])
+
+    # --- life cycle -------------------------------------------------------------------------
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._closing_watched:
+            self._closing_watched = True
+            self.window().installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Close and watched is self.window():
+            self.editor.shutdown()  # no sound stream or media decode may outlive the window
+        return super().eventFilter(watched, event)

@@ -1,0 +1,74 @@
+"""The row of frame-consistency operations under the consistency graph:
+Analyse, Deflicker at a strength, Interpolate to a frame rate, Bridge the
+In..Out frames, and the keyframe tools (save the playhead's frame to paint
+or regenerate it, then carry the edited frame along the clip).
+
+The row only asks; the editor decides what clip and range an operation
+applies to and queues it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QMenu, QSpinBox, QToolButton, QWidget
+
+SPIN_WIDTH = 78
+
+
+class ConsistencyTools(QWidget):
+    analyse_requested = Signal()
+    operation_requested = Signal(str)  # "deflicker", "interpolate", "bridge"
+    save_frame_requested = Signal()
+    propagate_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("consistencyTools")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 4, 8, 6)
+        row.setSpacing(4)
+        self.analyse_button = _button("Analyse", "Measure the selected clip's frame consistency")
+        self.analyse_button.clicked.connect(self.analyse_requested)
+        self.strength = QDoubleSpinBox()
+        self.strength.setRange(0.05, 1.0)
+        self.strength.setSingleStep(0.05)
+        self.strength.setValue(0.6)
+        self.strength.setToolTip("Deflicker strength")
+        self.target_fps = QSpinBox()
+        self.target_fps.setRange(2, 120)
+        self.target_fps.setValue(24)
+        self.target_fps.setSuffix(" fps")
+        self.target_fps.setToolTip("Frame rate to interpolate the clip to")
+        for spin in (self.strength, self.target_fps):
+            spin.setMaximumWidth(SPIN_WIDTH)
+        self.buttons = {
+            "deflicker": _button("Deflicker", "Deflicker the selected clip (between In and Out, keys I and O)"),
+            "interpolate": _button("Interpolate", "Retime the selected clip by optical-flow interpolation"),
+            "bridge": _button("Bridge", "Replace the In..Out frames by in-betweens of the frames either side"),
+        }
+        for name, button in self.buttons.items():
+            button.clicked.connect(lambda _checked=False, n=name: self.operation_requested.emit(n))
+        self.keyframe_button = _button("Keyframe edit", "Edit one frame and carry the edit along the clip")
+        self.keyframe_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        menu = QMenu(self.keyframe_button)
+        menu.addAction("Save the playhead's frame…", self.save_frame_requested.emit)
+        menu.addAction("Propagate an edited frame…", self.propagate_requested.emit)
+        self.keyframe_button.setMenu(menu)
+        row.addWidget(self.analyse_button)
+        row.addSpacing(8)
+        row.addWidget(self.strength)
+        row.addWidget(self.buttons["deflicker"])
+        row.addSpacing(8)
+        row.addWidget(self.target_fps)
+        row.addWidget(self.buttons["interpolate"])
+        row.addSpacing(8)
+        row.addWidget(self.buttons["bridge"])
+        row.addWidget(self.keyframe_button)
+        row.addStretch(1)
+
+
+def _button(text: str, tip: str) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    button.setToolTip(tip)
+    button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    return button
