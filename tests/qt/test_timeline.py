@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from studio.engines.video import export
@@ -190,7 +190,6 @@ def test_ruler_click_seeks_and_mute_button_toggles(editor):
 def test_zoom_and_scroll(editor):
     widget, _ids = editor
     view = widget.view
-    view.wheelEvent  # the real event path is exercised below
     QTest.keyClick(view, Qt.Key.Key_Plus)
     assert view.pixels_per_frame == pytest.approx(PPF * 1.5)
     QTest.keyClick(view, Qt.Key.Key_Minus)
@@ -234,5 +233,3 @@ def test_consistency_graph_click_seeks_and_snaps_to_spikes(qtbot):
     graph.set_report(ConsistencyReport([0.0] + [0.5] * 19, [0.0] * 20, []), offset=100,
                      before=ConsistencyReport(errors, [0.0] * 20, [12]))
     assert "→" in graph.caption() and "1 → 0 spikes" in graph.caption()
-    image = graph.grab().toImage()
-    assert image.pixelColor(QPointF(40 + 12 * 20 + 10, 100).toPoint()).isValid()

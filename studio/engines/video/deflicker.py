@@ -79,11 +79,31 @@ def normalise_statistics(frames: Sequence[np.ndarray], strength: float, window: 
     return out
 
 
+class PairFlows:
+    """Flows between neighbouring frames, each computed once: frame t uses
+    the pair (t, t+1) as its next neighbour and frame t+1 the same pair as
+    its previous one. Only the pairs still ahead are kept."""
+
+    def __init__(self, frames: Sequence[np.ndarray], quality: str) -> None:
+        self.frames = frames
+        self.quality = quality
+        self._cache: dict[tuple[int, int], np.ndarray] = {}
+
+    def flow(self, a: int, b: int) -> np.ndarray:
+        key = (a, b)
+        if key not in self._cache:
+            self._cache[key] = compute_flow(self.frames[a], self.frames[b], self.quality)
+            for old in [k for k in self._cache if max(k) < min(a, b)]:
+                del self._cache[old]
+        return self._cache[key]
+
+
 def blend_with_neighbours(frames: Sequence[np.ndarray], index: int, strength: float,
-                          quality: str = "fast") -> np.ndarray:
+                          flows: PairFlows | None = None) -> np.ndarray:
     """Pass 2 for one frame: a weighted mean of the frame and its neighbours
     warped onto it, each neighbour weighted by ``strength`` times its
     trustworthiness (visible, and within ``BLEND_TOLERANCE`` levels)."""
+    flows = flows or PairFlows(frames, "fast")
     frame = frames[index]
     total = frame.copy()
     weight = np.ones(frame.shape[:2], dtype=np.float32)
@@ -91,13 +111,12 @@ def blend_with_neighbours(frames: Sequence[np.ndarray], index: int, strength: fl
         if not 0 <= neighbour < len(frames):
             continue
         other = frames[neighbour]
-        to_other = compute_flow(frame, other, quality)
+        to_other = flows.flow(index, neighbour)
         if not to_other.any():  # a still pair: the neighbour already is the frame
             warped, trust = other, np.ones_like(weight)
         else:
-            back = compute_flow(other, frame, quality)
             warped = warp(other, to_other)
-            trust = visible_mask(to_other, back)
+            trust = visible_mask(to_other, flows.flow(neighbour, index))
         difference = np.abs(warped - frame).mean(-1)
         trust = trust * np.clip(1.0 - difference / BLEND_TOLERANCE, 0.0, 1.0)
         # Half weight per neighbour at full strength: the frame itself keeps
@@ -126,10 +145,11 @@ def deflicker(frames: Sequence[np.ndarray], strength: float = 0.5, start: int = 
         normalised[0] = out[lo].astype(np.float32)
     if end < hi:
         normalised[-1] = out[hi - 1].astype(np.float32)
+    flows = PairFlows(normalised, quality)
     for index in range(start, end):
         if cancel is not None:
             cancel.raise_if_cancelled()
-        blended = blend_with_neighbours(normalised, index - lo, strength, quality)
+        blended = blend_with_neighbours(normalised, index - lo, strength, flows)
         out[index] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
         if progress is not None:
             progress(index - start + 1, end - start)

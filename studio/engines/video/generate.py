@@ -74,7 +74,7 @@ def _generate(card: ModelCard, request: VideoRequest, collector: FrameCollector,
         from studio.engines.video.pipelines import run_pipeline
 
         run_pipeline(card, request, collector, cancel, report)
-    elif card.format in ("diffusers", "safetensors") and card.modality == "image":
+    elif card.format in ("diffusers", "safetensors", "checkpoint") and card.modality == "image":
         from studio.engines.video.keyframes import render_keyframes
 
         render_keyframes(card, request, collector, cancel, report)

@@ -35,27 +35,33 @@ Progress = Callable[[int, int], None]
 def splat(image: np.ndarray, flow: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Push each pixel of ``image`` to ``x + flow[x]`` with bilinear splatting.
 
-    Returns the weighted colour sum (HxWxC float64) and the weight sum (HxW)."""
+    Returns the weighted colour sum (HxWxC) and the weight sum (HxW). The
+    four corners of every pixel go through one ``bincount`` per channel;
+    corners outside the picture get weight 0 instead of being filtered out
+    (masking copies cost more than the zeros)."""
     height, width = flow.shape[:2]
+    count = height * width
     target = pixel_grid(height, width) + flow
-    x0 = np.floor(target[..., 0]).astype(np.int64)
-    y0 = np.floor(target[..., 1]).astype(np.int64)
-    fx = target[..., 0] - x0
-    fy = target[..., 1] - y0
-    channels = image.shape[2]
-    colour = np.zeros((height * width, channels), dtype=np.float64)
-    total = np.zeros(height * width, dtype=np.float64)
-    values = image.reshape(-1, channels).astype(np.float64)
-    for dx, dy, share in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
-                          (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+    x0 = np.floor(target[..., 0])
+    y0 = np.floor(target[..., 1])
+    fx = (target[..., 0] - x0).ravel()
+    fy = (target[..., 1] - y0).ravel()
+    x0 = x0.astype(np.int64).ravel()
+    y0 = y0.astype(np.int64).ravel()
+    weight = weight.ravel()
+    indices, weights = [], []
+    for dx, dy, share in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
         xs, ys = x0 + dx, y0 + dy
-        inside = ((xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)).ravel()
-        index = (ys * width + xs).ravel()[inside]
-        w = (share * weight).ravel()[inside]
-        total += np.bincount(index, weights=w, minlength=height * width)
-        for channel in range(channels):
-            colour[:, channel] += np.bincount(index, weights=w * values[inside, channel], minlength=height * width)
-    return colour.reshape(height, width, channels), total.reshape(height, width)
+        inside = (xs >= 0) & (xs < width) & (ys >= 0) & (ys < height)
+        indices.append(np.where(inside, ys * width + xs, 0))
+        weights.append(share * weight * inside)
+    index = np.concatenate(indices)
+    share = np.concatenate(weights)
+    total = np.bincount(index, weights=share, minlength=count)
+    values = image.reshape(count, -1)
+    colour = np.stack([np.bincount(index, weights=share * np.tile(values[:, c], 4), minlength=count)
+                       for c in range(values.shape[1])], axis=-1)
+    return colour.reshape(height, width, -1), total.reshape(height, width)
 
 
 def in_between(a: np.ndarray, b: np.ndarray, t: float, flows: tuple[np.ndarray, np.ndarray] | None = None,

@@ -9,8 +9,10 @@ the first is made image-to-image from the previous frame, moved by the
 per-frame camera (zoom, pan, rotation about the centre), Deforum style, with
 one fixed noise seed so the texture does not boil.
 
-The pipeline is loaded from disk through the model manager, like any image
-model; image-to-image shares its components (no second copy in memory).
+The pipeline is loaded by the image engine's loader through the model
+manager (diffusers folders and single-file checkpoints), so a model open in
+the Image workspace is the same object here; image-to-image shares its
+components (no second copy in memory).
 """
 
 from __future__ import annotations
@@ -62,17 +64,21 @@ def camera_move(pixels: np.ndarray, zoom: float, pan_x: float, pan_y: float, rot
 
 
 def load_pipeline(card: ModelCard):
-    """The text-to-image pipeline for ``card``, shared through the model manager."""
+    """The text-to-image pipeline for ``card``, loaded by the image engine's
+    loader (diffusers folders and single-file checkpoints) and shared with
+    the Image workspace through the model manager."""
     from studio.engines import context
-    from studio.engines.loaders import load_model
+    from studio.engines.image.engine import load_for
+    from studio.engines.image.pipelines import is_pipeline
 
-    if card.format != "diffusers":
-        raise StudioError(f"{card.name} is a single-file checkpoint; keyframe video needs it as a diffusers folder")
-    pipe = context.model_manager().get(card.id, lambda c: load_model(c, context.device().name))
+    manager = context.model_manager()
+    pipe = manager.get(card.id, load_for)
+    if not is_pipeline(pipe):  # loaded elsewhere as something else (a checkpoint's bare tensors)
+        manager.unload(card.id)
+        pipe = manager.get(card.id, load_for)
     if not hasattr(pipe, "encode_prompt") or not hasattr(pipe, "unet"):
         raise StudioError(f"{card.name} ({type(pipe).__name__}) cannot render keyframes: "
                           "use a Stable Diffusion 1.x, 2.x or SDXL model")
-    pipe.set_progress_bar_config(disable=True)  # progress goes to the job, not to a terminal bar
     return pipe
 
 
@@ -105,8 +111,9 @@ def _to_frame(images) -> np.ndarray:
 def render_keyframes(card: ModelCard, request: VideoRequest, collector, cancel: CancelToken,
                      report: Reporter) -> None:
     import torch
-    from diffusers import AutoPipelineForImage2Image
     from PIL import Image
+
+    from studio.engines.image.pipelines import for_mode
 
     keys = request.keyframe_list
     if not keys:
@@ -120,7 +127,7 @@ def render_keyframes(card: ModelCard, request: VideoRequest, collector, cancel: 
     noises = [torch.randn(shape, generator=torch.Generator("cpu").manual_seed(request.seed + index))
               for index in range(len(keys))]
     chain = request.strength > 0.0
-    image_pipe = AutoPipelineForImage2Image.from_pipe(pipe) if chain or request.init_image else None
+    image_pipe = for_mode(pipe, "img2img", card.name) if chain or request.init_image else None
     steps_per_frame = collector.steps_per_frame = request.steps
     previous: np.ndarray | None = None
     if request.init_image:

@@ -43,7 +43,7 @@ def makes_video(card: ModelCard) -> bool:
     """GANs, image diffusion models (keyframes) and video diffusion pipelines."""
     if card.modality == "video":
         return True
-    return card.modality == "image" and card.format in ("gan", "diffusers")
+    return card.modality == "image" and card.format in ("gan", "diffusers", "safetensors", "checkpoint")
 
 
 class VideoModelPicker(ModelPicker):

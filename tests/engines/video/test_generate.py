@@ -57,7 +57,7 @@ def models(model_store, studio_home):
 
 def _card_id(services, folder_name: str) -> str:
     for card in services.models.refresh():
-        if card.path.name == folder_name or card.id == folder_name:
+        if folder_name in (card.path.name, card.path.stem, card.id):
             assert card.usable, card.error
             return card.id
     raise AssertionError(f"{folder_name} was not discovered")
@@ -161,6 +161,22 @@ def test_keyframes_chain_image_to_image_with_camera_motion(services, models):
     # Progress counts denoising steps across all frames, so it runs on one scale to the end.
     generating = [call for call in recorder.progress_calls if call[1] == 3 * 2]
     assert generating and generating[-1][0] == 3 * 2
+
+
+def test_keyframes_from_a_single_file_checkpoint(services, studio_home, tmp_path):
+    """A .safetensors checkpoint (A1111 layout) renders keyframes through the image engine's loader."""
+    from studio.core.paths import studio_paths
+    from tests.engines.image.tiny_models import build_sd15, save_single_file
+
+    pipe = build_sd15(tmp_path / "sd15-folder")
+    save_single_file(pipe, studio_paths().ensure().models_dir / "tiny-sd15.safetensors")
+    card = _card_id(services, "tiny-sd15")
+    assert services.models.card(card).format == "safetensors"
+    request = VideoRequest(model_id=card, keyframes=("0:a cat", "2:a dog"), width=64, height=64, steps=2)
+    recorder = Recorder()
+    state, item = _run(services, request, recorder)
+    assert state is JobState.FINISHED, services.queue.get(1).error
+    assert media.probe(item.path).frame_count == 3 and len(recorder.previews) == 3
 
 
 def test_cli_generates_keyframe_video_with_interpolation_and_deflicker(services, models, tmp_path, capsys):
