@@ -49,14 +49,19 @@ class _Progress:
     label: str = ""
     previewer: Any = None
     phase_steps: int = 0
+    tap: Any = None  # the scheduler's denoised estimate, previewed instead of the noisy latents
 
     def callback(self, pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         self.cancel.raise_if_cancelled()
         self.done += 1
         self.report.progress(min(self.done, self.total), self.total, self.label)
         latents = tensors.get("latents")
+        estimate = self.tap.take() if self.tap is not None else None
+        last = step + 1 >= self.phase_steps
+        if estimate is not None and latents is not None and estimate.shape == latents.shape and not last:
+            latents = estimate  # the last step shows the latents themselves: what will be decoded
         if self.previewer is not None and latents is not None:
-            image = self.previewer.image(latents, step + 1, last=step + 1 >= self.phase_steps)
+            image = self.previewer.image(latents, step + 1, last=last)
             if image is not None:
                 self.report.preview(image)
         return tensors
@@ -186,6 +191,7 @@ def _generate(base: Any, card: ModelCard, request: ImageRequest, report: Reporte
     from studio.engines.image.embeddings import pipeline_text_inputs
     from studio.engines.image.images import paste_back, prepare, snap_size, to_uint8
     from studio.engines.image.pipelines import borrowed, for_mode, model_hash, state_of
+    from studio.engines.image.previews import DenoisedTap
     from studio.engines.image.schedulers import make_scheduler
 
     mode = request.mode
@@ -218,9 +224,11 @@ def _generate(base: Any, card: ModelCard, request: ImageRequest, report: Reporte
         pipe = for_mode(base, mode, card.name)
         scheduler, sampler = make_scheduler(request.scheduler, state.default_scheduler)
         pipe.scheduler = scheduler
+        tap = DenoisedTap(scheduler) if request.preview != "off" else None
         text_inputs = pipeline_text_inputs(pipe, prompt, request.negative)
         per_image = steps_per_call + (hires_steps if request.hires_fix else 0)
-        progress = _Progress(report, cancel, total=per_image * request.image_count, phase_steps=steps_per_call)
+        progress = _Progress(report, cancel, total=per_image * request.batch_count, phase_steps=steps_per_call,
+                             tap=tap)
         images: list[np.ndarray] = []
         started = time.monotonic()
         for batch in range(request.batch_count):

@@ -149,6 +149,63 @@ def approximate_rgb(latent: Any, factors: np.ndarray, bias: np.ndarray) -> np.nd
     return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+# --- the denoised estimate ---------------------------------------------------------------
+
+class DenoisedTap:
+    """The scheduler's estimate of the finished latents (x0) at the last step.
+
+    Previews of the noisy latents show mostly noise until the last steps; the
+    x0 estimate shows the picture taking shape from the first ones (A1111 and
+    ComfyUI preview it too). Schedulers compute it inside ``step``; the tap
+    wraps ``step`` of the job's own scheduler object and keeps it."""
+
+    def __init__(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
+        self.latest: Any = None
+        self._step = scheduler.step
+        scheduler.step = self._on_step  # an instance attribute: only this job's scheduler
+
+    def take(self) -> Any:
+        latest, self.latest = self.latest, None
+        return latest
+
+    def _on_step(self, model_output: Any, timestep: Any, sample: Any, *args: Any, **kwargs: Any) -> Any:
+        result = self._step(model_output, timestep, sample, *args, **kwargs)
+        try:
+            self.latest = denoised(self.scheduler, result, model_output, timestep, sample)
+        except Exception:  # noqa: BLE001 - a preview estimate must never break sampling
+            self.latest = None
+        return result
+
+
+def denoised(scheduler: Any, result: Any, model_output: Any, timestep: Any, sample: Any) -> Any:
+    """x0 after one step, from what the scheduler returned or keeps, or from the model output."""
+    values = result if isinstance(result, tuple) else (
+        getattr(result, "prev_sample", None),
+        getattr(result, "pred_original_sample", None) if getattr(result, "pred_original_sample", None) is not None
+        else getattr(result, "denoised", None))
+    if len(values) > 1 and values[1] is not None and getattr(values[1], "shape", None) == sample.shape:
+        return values[1]  # Euler, Euler a, DDIM, LCM return it
+    config = scheduler.config
+    outputs = getattr(scheduler, "model_outputs", None)
+    predicts_x0 = (getattr(config, "predict_x0", False) is True
+                   or getattr(config, "algorithm_type", "") in ("dpmsolver++", "sde-dpmsolver++"))
+    if predicts_x0 and outputs and outputs[-1] is not None and outputs[-1].shape == sample.shape:
+        return outputs[-1]  # DPM++ and UniPC keep it as their model output
+    if type(scheduler).__name__.startswith("FlowMatch") and getattr(scheduler, "step_index", None):
+        sigma = scheduler.sigmas[scheduler.step_index - 1]
+        return sample - sigma * model_output  # flow matching predicts the velocity noise - image
+    alphas = getattr(scheduler, "alphas_cumprod", None)
+    if alphas is not None and model_output.shape == sample.shape:
+        index = int(timestep)
+        if 0 <= index < len(alphas):
+            alpha = alphas[index].to(sample.device, sample.dtype)
+            if getattr(config, "prediction_type", "epsilon") == "v_prediction":
+                return alpha.sqrt() * sample - (1 - alpha).sqrt() * model_output
+            return (sample - (1 - alpha).sqrt() * model_output) / alpha.sqrt()
+    return None
+
+
 # --- tiny autoencoders -----------------------------------------------------------------
 
 def find_taesd(cards: list[Any], family: str, channels: int) -> Path | None:

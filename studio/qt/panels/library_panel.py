@@ -85,6 +85,7 @@ class LibraryPanel(QWidget):
         self.list.setWordWrap(True)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setSpacing(1)
+        self.list.setDragEnabled(True)  # rows drag into the Image canvas (as its init image)
         self.list.itemSelectionChanged.connect(self._update_buttons)
         self.list.itemDoubleClicked.connect(self._on_double_clicked)
         layout.addWidget(self.list, 1)

@@ -78,6 +78,39 @@ def test_fitted_factors_are_cached_per_autoencoder(image_services):
     assert len(cached) == 1 and latent_rgb_for(pipe, None) == fitted
 
 
+@pytest.mark.parametrize("name, options", [
+    ("EulerDiscreteScheduler", {}), ("EulerAncestralDiscreteScheduler", {}), ("DDIMScheduler", {}),
+    ("DPMSolverMultistepScheduler", {}), ("UniPCMultistepScheduler", {}), ("PNDMScheduler", {"skip_prk_steps": True}),
+    ("DDIMScheduler", {"prediction_type": "v_prediction"}),
+])
+def test_the_preview_shows_the_denoised_estimate_of_every_scheduler(name, options):
+    """When the model predicts the true noise, the tapped estimate is the true picture."""
+    import diffusers
+
+    from studio.engines.image.previews import DenoisedTap
+
+    cls = getattr(diffusers, name)
+    if name == "DDIMScheduler":
+        options = {**options, "clip_sample": False}  # as Stable Diffusion configures it
+    scheduler = cls(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", **options)
+    scheduler.set_timesteps(10)
+    tap = DenoisedTap(scheduler)
+    generator = torch.Generator().manual_seed(0)
+    x0 = torch.randn(1, 4, 8, 8, generator=generator)
+    noise = torch.randn(1, 4, 8, 8, generator=generator)
+    t = scheduler.timesteps[3]
+    if hasattr(scheduler, "sigmas") and name.startswith("Euler"):
+        scheduler._init_step_index(t)
+        sigma = scheduler.sigmas[scheduler.step_index]
+        sample, output = x0 + sigma * noise, noise
+    else:
+        alpha = scheduler.alphas_cumprod[int(t)]
+        sample = alpha.sqrt() * x0 + (1 - alpha).sqrt() * noise
+        output = alpha.sqrt() * noise - (1 - alpha).sqrt() * x0 if "v_prediction" in options.values() else noise
+    scheduler.step(output, t, sample, return_dict=False)
+    assert torch.allclose(tap.take(), x0, atol=1e-3)
+
+
 def test_a_model_folder_may_ship_its_own_factors(image_services, tmp_path):
     from studio.engines.image.pipelines import load_pipeline
 
