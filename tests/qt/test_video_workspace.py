@@ -80,6 +80,8 @@ def test_analyse_then_deflicker_shows_before_and_after_and_undo_restores(qtbot, 
     editor.analyse_selected()
     qtbot.waitUntil(lambda: editor.graph.report is not None, timeout=20000)
     assert editor.graph.report.frame_count == 16
+    editor.timeline.move_clip(clip.id, 10)
+    assert editor.graph.offset == 10  # the graph stays under its clip
     editor.strength.setValue(1.0)
     with qtbot.waitSignal(window.runner.job_finished, timeout=60000):
         editor.request_edit("deflicker")

@@ -33,6 +33,7 @@ class ConsistencyGraph(QWidget):
         self.report = None  # flow.ConsistencyReport of the analysed clip
         self.before = None  # the report before the last operation, if any
         self.offset = 0  # timeline frame of the report's frame 0
+        self.scale = 1.0  # timeline frames per report frame (the clip's media may run at another rate)
         self.x_of: Callable[[float], float] = lambda frame: 40 + frame * 4.0
         self.left_margin = 40
         self.status = "Select a clip and press Analyse to measure its frame consistency"
@@ -44,8 +45,8 @@ class ConsistencyGraph(QWidget):
         return QSize(600, 110)
 
     # --- content -----------------------------------------------------------------------------
-    def set_report(self, report, offset: int = 0, before=None) -> None:
-        self.report, self.before, self.offset = report, before, offset
+    def set_report(self, report, offset: int = 0, before=None, scale: float = 1.0) -> None:
+        self.report, self.before, self.offset, self.scale = report, before, offset, scale
         self.status = ""
         self.update()
 
@@ -82,9 +83,12 @@ class ConsistencyGraph(QWidget):
             values += list(self.before.warp_error)
         return max(max(values), 1.0)
 
+    def timeline_frame(self, index: float) -> float:
+        return self.offset + index * self.scale
+
     def _bar(self, index: int, value: float, scale: float, plot: QRectF) -> QRectF:
-        left = self.x_of(self.offset + index)
-        width = max(1.0, self.x_of(self.offset + index + 1) - left - 1)
+        left = self.x_of(self.timeline_frame(index))
+        width = max(1.0, self.x_of(self.timeline_frame(index + 1)) - left - 1)
         height = plot.height() * min(value / scale, 1.0)
         return QRectF(left, plot.bottom() - height, width, height)
 
@@ -120,37 +124,43 @@ class ConsistencyGraph(QWidget):
             painter.fillRect(rect, spike_colour if index in spikes else bar_colour)
         if self.before is not None:
             painter.setPen(QPen(QColor(255, 255, 255, 110), 1, Qt.PenStyle.DashLine))
-            painter.drawPath(self._line(self.before.warp_error, scale, plot, self.offset))
+            painter.drawPath(self._line(self.before.warp_error, scale, plot))
         painter.setPen(QPen(theme.color("warning"), 1.5))
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        painter.drawPath(self._line(self.report.luma_jump, scale, plot, self.offset))
+        painter.drawPath(self._line(self.report.luma_jump, scale, plot))
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         for index in spikes:
-            x = self.x_of(self.offset + index + 0.5)
+            x = self.x_of(self.timeline_frame(index + 0.5))
             painter.setBrush(spike_colour)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.drawEllipse(QPointF(x, plot.top() + 5), 3.5, 3.5)
         painter.setBrush(Qt.BrushStyle.NoBrush)
 
-    def _line(self, values, scale: float, plot: QRectF, offset: int) -> QPainterPath:
+    def _line(self, values, scale: float, plot: QRectF) -> QPainterPath:
         path = QPainterPath()
         for index, value in enumerate(values):
-            point = QPointF(self.x_of(offset + index + 0.5), plot.bottom() - plot.height() * min(value / scale, 1.0))
+            point = QPointF(self.x_of(self.timeline_frame(index + 0.5)),
+                            plot.bottom() - plot.height() * min(value / scale, 1.0))
             path.moveTo(point) if index == 0 else path.lineTo(point)
         return path
 
     # --- clicks -----------------------------------------------------------------------------------
-    def frame_at(self, x: float) -> int | None:
-        """The timeline frame under ``x``: a spike within reach wins."""
+    def index_at(self, x: float) -> int | None:
+        """The report frame under ``x``: a spike within reach wins."""
         if self.report is None or x < self.left_margin:
             return None
         for index in self.report.spikes:
-            if abs(self.x_of(self.offset + index + 0.5) - x) <= SPIKE_GRAB_PX:
-                return self.offset + index
+            if abs(self.x_of(self.timeline_frame(index + 0.5)) - x) <= SPIKE_GRAB_PX:
+                return index
         for index in range(self.report.frame_count):
-            if self.x_of(self.offset + index) <= x < self.x_of(self.offset + index + 1):
-                return self.offset + index
+            if self.x_of(self.timeline_frame(index)) <= x < self.x_of(self.timeline_frame(index + 1)):
+                return index
         return None
+
+    def frame_at(self, x: float) -> int | None:
+        """The timeline frame to seek to for a click at ``x``."""
+        index = self.index_at(x)
+        return None if index is None else int(round(self.timeline_frame(index)))
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         frame = self.frame_at(event.position().x())
@@ -158,11 +168,10 @@ class ConsistencyGraph(QWidget):
             self.frame_clicked.emit(frame)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        frame = self.frame_at(event.position().x())
-        if frame is None or self.report is None:
+        index = self.index_at(event.position().x())
+        if index is None or self.report is None:
             self.setToolTip("")
             return
-        index = frame - self.offset
         spike = "  (spike)" if index in self.report.spikes else ""
         self.setToolTip(f"frame {index}: warp error {self.report.warp_error[index]:.2f}, "
                         f"luma jump {self.report.luma_jump[index]:.2f}{spike}")

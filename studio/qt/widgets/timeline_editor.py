@@ -19,7 +19,9 @@ from typing import Any, Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QMenu, QSplitter, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog, QHBoxLayout, QLabel, QMenu, QSizePolicy, QSplitter, QToolButton, QVBoxLayout, QWidget,
+)
 
 from studio.core.jobs import StudioError
 from studio.engines.video.timeline import DEFAULT_IMAGE_FRAMES, PROJECT_SUFFIX, Timeline
@@ -74,7 +76,7 @@ class TimelineEditor(QWidget):
         self.library_items: Callable[[], list] = list  # set by the workspace: recent library items
         self._reports: dict[str, Any] = {}  # media path -> its consistency report
         self._before: dict[int, Any] = {}  # clip id -> report before its pending operation
-        self._shown_still: tuple[int, str] | None = None
+        self._graph_clip: int | None = None  # the clip the graph measures
         self._build()
         self.timeline.listeners.append(self._on_model_changed)
         self.playback.playhead_changed.connect(self._on_playhead)
@@ -98,6 +100,7 @@ class TimelineEditor(QWidget):
         theme.set_icon(self.play_button, "play")
         self.time_label = QLabel()
         self.time_label.setObjectName("hint")
+        self.time_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         transport.addWidget(self.play_button)
         transport.addWidget(self.time_label, 1)
         top = QWidget()
@@ -259,6 +262,7 @@ class TimelineEditor(QWidget):
         self.timeline.listeners.append(self._on_model_changed)
         self.playback.fps = timeline.project.fps
         self.view.set_timeline(timeline)
+        self._graph_clip = None
         self.graph.clear("Select a clip and press Analyse to measure its frame consistency")
         for _track, clip in timeline.project.clips():
             self.cache.request(clip.media)
@@ -375,19 +379,23 @@ class TimelineEditor(QWidget):
 
     def _on_analysed(self, clip, report) -> None:
         self._reports[clip.media] = report
-        self.graph.set_report(report, offset=clip.start, before=self._before.pop(clip.id, None))
+        prepared = self.cache.request(clip.media)
+        media_fps = prepared.info.fps if prepared is not None and prepared.info.fps else self.timeline.project.fps
+        self.graph.set_report(report, offset=clip.start, before=self._before.pop(clip.id, None),
+                              scale=self.timeline.project.fps / media_fps)
+        self._graph_clip = clip.id
         self._sync_graph()
 
     def _sync_graph(self) -> None:
-        view = self.view
-        fps_scale = 1.0
-        clip = self.target_clip()
-        if clip is not None:
-            prepared = self.cache.request(clip.media)
-            if prepared is not None and prepared.info.fps:
-                fps_scale = self.timeline.project.fps / prepared.info.fps  # media frames -> timeline frames
-        offset = self.graph.offset
-        self.graph.set_mapping(lambda f: view.x_of(offset + (f - offset) * fps_scale), HEADER_WIDTH)
+        """The graph follows the timeline's zoom and scroll, and its clip if the clip moved."""
+        graph_clip = self._graph_clip
+        if graph_clip is not None and self.graph.report is not None:
+            try:
+                self.graph.offset = self.timeline.project.find(graph_clip)[1].start
+            except StudioError:  # the clip is gone: its measures no longer apply
+                self._graph_clip = None
+                self.graph.clear("Select a clip and press Analyse to measure its frame consistency")
+        self.graph.set_mapping(self.view.x_of, HEADER_WIDTH)
 
     def edit_range(self, clip) -> tuple[int, int]:
         """The clip's frames (in its media) the operation covers: In..Out if set inside it, else all."""

@@ -24,7 +24,7 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QImage, QShowEvent
 from PySide6.QtWidgets import (
-    QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QSpinBox, QVBoxLayout, QWidget,
+    QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QSizePolicy, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from studio.core.jobs import Request, StudioError
@@ -178,6 +178,8 @@ class VideoWorkspace(Workspace):
         self.message_label = QLabel()
         self.message_label.setObjectName("hint")
         self.message_label.setContentsMargins(12, 2, 12, 6)
+        # A long message is cut, not allowed to widen the window.
+        self.message_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout.addWidget(self.message_label)
         self.editor.message.connect(self.show_message)
         self.editor.edit_requested.connect(self.submit_edit)
