@@ -160,22 +160,34 @@ class DenoisedTap:
     wraps ``step`` of the job's own scheduler object and keeps it."""
 
     def __init__(self, scheduler: Any) -> None:
+        import functools
+        import inspect
+
         self.scheduler = scheduler
         self.latest: Any = None
-        self._step = scheduler.step
-        scheduler.step = self._on_step  # an instance attribute: only this job's scheduler
+        step = scheduler.step
+        signature = inspect.signature(step)
+
+        # functools.wraps keeps the real signature visible (inspect follows
+        # __wrapped__): pipelines pass ``generator`` and ``eta`` to ``step`` only
+        # if its signature names them, and without the generator an ancestral
+        # scheduler would draw from the global RNG and lose seed determinism.
+        @functools.wraps(step)
+        def on_step(*args: Any, **kwargs: Any) -> Any:
+            result = step(*args, **kwargs)
+            try:
+                bound = signature.bind(*args, **kwargs).arguments
+                self.latest = denoised(self.scheduler, result, bound["model_output"], bound["timestep"],
+                                       bound["sample"])
+            except Exception:  # noqa: BLE001 - a preview estimate must never break sampling
+                self.latest = None
+            return result
+
+        scheduler.step = on_step  # an instance attribute: only this job's scheduler
 
     def take(self) -> Any:
         latest, self.latest = self.latest, None
         return latest
-
-    def _on_step(self, model_output: Any, timestep: Any, sample: Any, *args: Any, **kwargs: Any) -> Any:
-        result = self._step(model_output, timestep, sample, *args, **kwargs)
-        try:
-            self.latest = denoised(self.scheduler, result, model_output, timestep, sample)
-        except Exception:  # noqa: BLE001 - a preview estimate must never break sampling
-            self.latest = None
-        return result
 
 
 def denoised(scheduler: Any, result: Any, model_output: Any, timestep: Any, sample: Any) -> Any:
