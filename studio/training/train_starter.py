@@ -195,10 +195,8 @@ def train_vae(run: Run, vae: torch.nn.Module) -> bool:
     vae.train()
     began, first = time.perf_counter(), start
     bar = tqdm(total=sch.vae_steps, initial=start, desc="autoencoder", mininterval=5, file=sys.stdout)
-    step = start
-    for step, (pixels, objects, _) in zip(range(start, sch.vae_steps),
-                                 batches(sch.vae_first_seed, start, sch.vae_steps, sch.vae_batch,
-                                         run.workers, run.device)):
+    data = batches(sch.vae_first_seed, start, sch.vae_steps, sch.vae_batch, run.workers, run.device)
+    for step, (pixels, objects, _) in zip(range(start, sch.vae_steps), data):
         _seed_step("vae", step)
         lr = learning_rate(step, sch.vae_steps, sch.vae_lr, sch.vae_warmup_steps)
         for group in optimizer.param_groups:
@@ -271,9 +269,8 @@ def train_denoiser(run: Run, vae, text_encoder, tokenizer, unet) -> tuple[EMA, E
     text_encoder.train()
     began, first = time.perf_counter(), start
     bar = tqdm(total=sch.unet_steps, initial=start, desc="text encoder + unet", mininterval=5, file=sys.stdout)
-    for step, (pixels, _, captions) in zip(range(start, sch.unet_steps),
-                                        batches(sch.unet_first_seed, start, sch.unet_steps, sch.unet_batch,
-                                                run.workers, run.device)):
+    data = batches(sch.unet_first_seed, start, sch.unet_steps, sch.unet_batch, run.workers, run.device)
+    for step, (pixels, _, captions) in zip(range(start, sch.unet_steps), data):
         _seed_step("unet", step)
         lr = learning_rate(step, sch.unet_steps, sch.unet_lr, sch.unet_warmup_steps)
         for group in optimizer.param_groups:
