@@ -81,6 +81,7 @@ class CanvasPanel(QWidget):
         self.caption.setObjectName("hint")
         self.caption.setContentsMargins(16, 6, 16, 6)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the view
         layout.addWidget(self.caption)
         self.strip = QListWidget()
         self.strip.setObjectName("batchStrip")

@@ -74,6 +74,8 @@ class CanvasView(QWidget):
         self._cursor: QPointF | None = None
         self.mask: MaskLayer | None = None
         self._overlay: QPixmap | None = None
+        self._scaled: QPixmap | None = None
+        self._scaled_key: tuple = ()
         self.is_preview = False
 
     # --- content ------------------------------------------------------------------
@@ -328,8 +330,12 @@ class CanvasView(QWidget):
         rect = self.image_rect()
         # Enlarged pixels stay crisp at 2x and beyond (designers inspect detail); smooth when shrunk or a preview.
         smooth = self.is_preview or self._scale < 2.0
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
-        painter.drawPixmap(rect, self._pixmap, QRectF(self._pixmap.rect()))
+        scaled = self._scaled_pixmap(rect) if smooth else None
+        if scaled is not None:
+            painter.drawPixmap(rect.topLeft(), scaled)
+        else:
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+            painter.drawPixmap(rect, self._pixmap, QRectF(self._pixmap.rect()))
         if self._compare and self._before is not None:
             split_x = rect.x() + rect.width() * self._split
             painter.save()
@@ -347,6 +353,23 @@ class CanvasView(QWidget):
             painter.setPen(brush_cursor_pen(QColor(0, 0, 0, 160)))
             painter.drawEllipse(self._cursor, radius + 1.5, radius + 1.5)
         painter.end()
+
+    def _scaled_pixmap(self, rect: QRectF) -> QPixmap | None:
+        """The picture smoothly scaled to ``rect``, made once per picture and size: a
+        preview arrives many times a second and other widgets' updates repaint the
+        canvas too, and a cached copy only needs a blit. None when the scaled
+        copy would be much larger than the view (deep zoom: draw clipped)."""
+        dpr = self.devicePixelRatioF()
+        size = QSize(round(rect.width() * dpr), round(rect.height() * dpr))
+        if size.isEmpty() or size.width() * size.height() > 4 * self.width() * self.height() * dpr * dpr:
+            return None
+        key = (self._pixmap.cacheKey(), size.width(), size.height())
+        if self._scaled_key != key:
+            self._scaled = self._pixmap.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                               Qt.TransformationMode.SmoothTransformation)
+            self._scaled.setDevicePixelRatio(dpr)
+            self._scaled_key = key
+        return self._scaled
 
     def _draw_divider(self, painter: QPainter, rect: QRectF, x: float) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)

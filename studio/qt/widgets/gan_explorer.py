@@ -18,18 +18,8 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
-    QFormLayout,
-    QFrame,
-    QGridLayout,
-    QHBoxLayout,
-    QLabel,
-    QPushButton,
-    QSlider,
-    QSpinBox,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
+    QComboBox, QFormLayout, QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QSlider, QSpinBox,
+    QToolButton, QVBoxLayout, QWidget,
 )
 
 from studio.core.models.cards import ModelCard
@@ -94,7 +84,7 @@ class GanExplorer(QWidget):
         outer.setSpacing(0)
         controls = QFrame()
         controls.setObjectName("formPanel")
-        controls.setFixedWidth(300)
+        controls.setFixedWidth(290)
         form = QVBoxLayout(controls)
         form.setContentsMargins(12, 12, 12, 12)
         form.setSpacing(10)
@@ -117,14 +107,22 @@ class GanExplorer(QWidget):
         seed_row.addWidget(dice)
         fields.addRow("Seed", seed_row)
         self.directions_combo = QComboBox()
-        self.directions_combo.addItem("Principal (biggest changes first)", "principal")
+        self.directions_combo.addItem("Principal", "principal")
+        self.directions_combo.setItemData(0, "The directions that change the picture most come first",
+                                          Qt.ItemDataRole.ToolTipRole)
         self.directions_combo.addItem("Random", "random")
         self.directions_combo.currentIndexChanged.connect(self.schedule)
-        fields.addRow("Directions", self.directions_combo)
+        reset = QToolButton()
+        reset.setText("Centre")
+        reset.setToolTip("Put every slider (and the morph) back in the middle")
+        reset.clicked.connect(self.reset_sliders)
+        directions_row = QHBoxLayout()
+        directions_row.addWidget(self.directions_combo, 1)
+        directions_row.addWidget(reset)
+        fields.addRow("Directions", directions_row)
         self.grid_combo = QComboBox()
         for size in (1, 3, 4):
-            self.grid_combo.addItem("Single picture" if size == 1 else f"Grid {size} x {size} (seeds from here)",
-                                    size)
+            self.grid_combo.addItem("Single picture" if size == 1 else f"Grid {size} x {size} of seeds", size)
         self.grid_combo.currentIndexChanged.connect(self.schedule)
         fields.addRow("Show", self.grid_combo)
         form.addLayout(fields)
@@ -142,9 +140,6 @@ class GanExplorer(QWidget):
             sliders.addWidget(slider, index, 1)
             self.sliders.append(slider)
         form.addLayout(sliders)
-        reset = QPushButton("Centre the sliders")
-        reset.clicked.connect(self.reset_sliders)
-        form.addWidget(reset)
 
         morph = QFormLayout()
         morph.setSpacing(8)
@@ -160,24 +155,29 @@ class GanExplorer(QWidget):
         morph.addRow("Morph", self.morph_slider)
         form.addLayout(morph)
         form.addStretch(1)
-        self.licence_label = QLabel()
-        self.licence_label.setObjectName("hint")
-        self.licence_label.setWordWrap(True)
-        form.addWidget(self.licence_label)
-        self.save_button = QPushButton("Save to library")
-        self.save_button.setObjectName("primary")
-        self.save_button.clicked.connect(self._on_save)
-        form.addWidget(self.save_button)
         outer.addWidget(controls)
 
         view_side = QVBoxLayout()
         view_side.setContentsMargins(0, 0, 0, 0)
+        view_side.setSpacing(0)
         self.view = CanvasView("Choose a GAN generator: the DCGAN faces starter or one with a model card.")
+        view_side.addWidget(self.view, 1)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(16, 6, 12, 8)
+        bar.setSpacing(10)
         self.info = QLabel()
         self.info.setObjectName("hint")
-        self.info.setContentsMargins(16, 6, 16, 8)
-        view_side.addWidget(self.view, 1)
-        view_side.addWidget(self.info)
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # long text never widens
+        self.licence_label = QLabel()
+        self.licence_label.setObjectName("hint")
+        self.save_button = QPushButton("Save to library")
+        self.save_button.setObjectName("primary")
+        self.save_button.setToolTip("Keep this frame (or grid) in the library, with the settings that make it")
+        self.save_button.clicked.connect(self._on_save)
+        bar.addWidget(self.info, 1)
+        bar.addWidget(self.licence_label)
+        bar.addWidget(self.save_button)
+        view_side.addLayout(bar)
         outer.addLayout(view_side, 1)
 
     # --- models ----------------------------------------------------------------------
@@ -198,7 +198,10 @@ class GanExplorer(QWidget):
 
     def _on_model_changed(self, *_args: Any) -> None:
         card = getattr(self, "_cards", {}).get(self.model_combo.currentData())
-        self.licence_label.setText(f"Licence: {card.licence}" if card is not None else "")
+        licence = card.licence if card is not None else ""
+        short = licence.split(" (")[0]
+        self.licence_label.setText(f"Licence: {short}" if licence else "")
+        self.licence_label.setToolTip(licence)
         self.schedule()
 
     def _update_enabled(self) -> None:
@@ -277,8 +280,9 @@ class GanExplorer(QWidget):
         self.view.set_image(image, keep_view=keep)
         what = "grid" if request.grid > 1 else "frame"
         median = statistics.median(self.frame_times)
-        self.info.setText(f"{what} rendered in {elapsed:.1f} ms (median {median:.1f} ms)  ·  seed {request.seed}"
-                          + (f" → {request.morph_seed} at {request.morph:.0%}" if request.morph_seed >= 0 else ""))
+        self.info.setText(f"{what} {elapsed:.1f} ms · median {median:.1f} ms")
+        self.info.setToolTip(f"seed {request.seed}" + (f", morphing to {request.morph_seed} at {request.morph:.0%}"
+                                                       if request.morph_seed >= 0 else ""))
         self.frame_shown.emit(elapsed)
         if self._stale:
             self.schedule()

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.engines.image.prompt_guides import GUIDE_ORDER, GUIDES, STYLE_PRESETS, compose, preset_named
+from studio.qt import theme
 
 
 class PromptBuilder(QDialog):
@@ -78,6 +79,9 @@ class PromptBuilder(QDialog):
             self.preset_buttons[preset.name] = button
             presets.addWidget(button, index // 4, index % 4)
         self.preset_group.buttonToggled.connect(self._on_preset_toggled)
+        colours = theme.current()
+        self.setStyleSheet(f"QPushButton:checked {{ background: {colours.accent}; border-color: {colours.accent}; "
+                           f"color: {colours.on_accent}; }}")
         layout.addLayout(presets)
 
         layout.addWidget(QLabel("Prompt (editable)"))
