@@ -237,3 +237,14 @@ def test_the_open_conversation_survives_a_restart(qtbot, open_text):
     assert reopened.conversation.to_document()["turns"] == turns
     assert reopened.chat.message(0).body.text() == "Remember this harbour"
     assert reopened.title_edit.text() == "Remember this harbour"
+
+
+def test_the_transcript_follows_a_theme_switch(qtbot, text):
+    from PySide6.QtWidgets import QApplication
+
+    from studio.qt import theme
+
+    _window, workspace = text
+    assert theme.THEMES["dark"].panel in workspace.chat.styleSheet()
+    theme.apply_theme(QApplication.instance(), "light")
+    qtbot.waitUntil(lambda: theme.THEMES["light"].panel in workspace.chat.styleSheet(), timeout=3000)

@@ -13,6 +13,8 @@ changes, so a theme switch restyles the transcript in place."""
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QGuiApplication
 from PySide6.QtWidgets import (
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QScrollArea,
     QSizePolicy,
+    QTextBrowser,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -51,7 +54,8 @@ QFrame#chatUser {{ background: {_mix(t.base, t.accent, 0.22)}; border: 1px solid
 QFrame#chatAssistant {{ background: {t.panel}; border: 1px solid {t.border}; border-radius: 10px; }}
 QFrame#chatAssistant[streaming="true"] {{ border: 1px solid {t.accent}; }}
 QLabel#chatRole {{ color: {t.dim}; font-weight: 600; font-size: 9pt; }}
-QLabel#chatBody {{ color: {t.text}; font-size: 10.5pt; }}
+QTextBrowser#chatBody {{ color: {t.text}; background: transparent; border: none; padding: 0; font-size: 10.5pt;
+    selection-background-color: {t.accent}; selection-color: {t.on_accent}; }}
 QLabel#chatCaption {{ color: {t.dim}; font-size: 8.5pt; }}
 QLabel#chatNotice {{ color: {t.warning}; font-size: 8.5pt; }}
 QLabel#chatEmpty {{ color: {t.dim}; font-size: 11pt; }}
@@ -59,6 +63,47 @@ QToolButton#chatAction {{ background: transparent; border: none; color: {t.dim};
     font-size: 8.5pt; }}
 QToolButton#chatAction:hover {{ color: {t.text}; background: {t.alternate}; border-radius: 4px; }}
 """
+
+
+class ChatText(QTextBrowser):
+    """The text of a turn: selectable, Markdown for answers, and exactly as
+    tall as its text at the width it is given (a word-wrapped QLabel in a
+    scrolling column is sized for some other width and clips long answers)."""
+
+    def __init__(self, markdown: bool, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("chatBody")
+        self.markdown = markdown
+        self._source = ""
+        self.setOpenLinks(False)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.document().setDocumentMargin(0)
+        self.setFixedHeight(self.fontMetrics().height())
+
+    def setText(self, text: str) -> None:  # noqa: N802 - the QLabel spelling, which callers expect
+        self._source = text
+        if self.markdown:
+            self.setMarkdown(text)
+        else:
+            self.setPlainText(text)
+        self._fit()
+
+    def text(self) -> str:
+        return self._source
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        document = self.document()
+        document.setTextWidth(self.viewport().width())
+        height = math.ceil(document.size().height()) + self.contentsMargins().top() + self.contentsMargins().bottom()
+        if height != self.height():
+            self.setFixedHeight(max(height, self.fontMetrics().height()))
 
 
 class ChatMessage(QFrame):
@@ -72,7 +117,7 @@ class ChatMessage(QFrame):
         self.turn = turn
         self.is_user = turn.role == "user"
         self.setObjectName("chatUser" if self.is_user else "chatAssistant")
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(14, 8, 14, 10)
         layout.setSpacing(4)
@@ -104,14 +149,7 @@ class ChatMessage(QFrame):
             self.buttons[name] = button
         layout.addLayout(header)
 
-        self.body = QLabel()
-        self.body.setObjectName("chatBody")
-        self.body.setWordWrap(True)
-        self.body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
-                                          | Qt.TextInteractionFlag.TextSelectableByKeyboard
-                                          | Qt.TextInteractionFlag.LinksAccessibleByMouse)
-        self.body.setOpenExternalLinks(False)
-        self.body.setTextFormat(Qt.TextFormat.PlainText if self.is_user else Qt.TextFormat.MarkdownText)
+        self.body = ChatText(markdown=not self.is_user)
         layout.addWidget(self.body)
 
         self.caption = QLabel()
@@ -194,10 +232,22 @@ class ChatView(QScrollArea):
         self.streaming: ChatMessage | None = None
         self._send_targets: dict[int, str] = {}
         self._follow = True
+        self._theme_name = theme.current().name
+        # Zero-delay timers owned by the view (they go with it, so none fires on
+        # a deleted view): scroll once the layout has taken new content in;
+        # restyle once a theme switch has finished.
+        self._scroll_timer = self._deferred(self._to_bottom)
+        self._theme_timer = self._deferred(self._follow_theme)
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
-        self._theme_name = theme.current().name
         self.setStyleSheet(chat_style())
+
+    def _deferred(self, slot) -> QTimer:
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(0)
+        timer.timeout.connect(slot)
+        return timer
 
     # --- content ---------------------------------------------------------------
     def set_conversation(self, conversation: Conversation, send_targets: dict[int, str] | None = None) -> None:
@@ -278,7 +328,7 @@ class ChatView(QScrollArea):
             self._scroll_to_end()
 
     def _scroll_to_end(self) -> None:
-        QTimer.singleShot(0, self._to_bottom)
+        self._scroll_timer.start()
 
     def _to_bottom(self) -> None:
         bar = self.verticalScrollBar()
@@ -286,7 +336,14 @@ class ChatView(QScrollArea):
 
     # --- theme -------------------------------------------------------------------------
     def changeEvent(self, event: QEvent) -> None:
-        if event.type() == QEvent.Type.PaletteChange and theme.current().name != self._theme_name:
+        # A theme switch sets the application's palette and style sheet (either
+        # event may be the one that reaches a widget with its own style sheet)
+        # before the theme module names the new theme: look once it has.
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            self._theme_timer.start()
+        super().changeEvent(event)
+
+    def _follow_theme(self) -> None:
+        if theme.current().name != self._theme_name:
             self._theme_name = theme.current().name
             self.setStyleSheet(chat_style())
-        super().changeEvent(event)
