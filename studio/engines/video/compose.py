@@ -113,6 +113,19 @@ class DecodingSource:
             reader = self._readers[clip.media] = media_io.VideoReader(clip.media)
         return fit_frame(reader.frame_at(time_s), size)
 
+    def passthrough(self, clip: Clip, time_s: float, size: tuple[int, int]):
+        """The decoder's own frame when it can go to the encoder as it is (a
+        video clip already at ``size`` in 4:2:0): else None."""
+        if clip.media_kind != "video":
+            return None
+        reader = self._readers.get(clip.media)
+        if reader is None:
+            reader = self._readers[clip.media] = media_io.VideoReader(clip.media)
+        frame = reader.decoded_at(time_s)
+        if (frame.width, frame.height) == tuple(size) and frame.format.name == "yuv420p":
+            return frame
+        return None
+
     def close(self) -> None:
         for reader in self._readers.values():
             reader.close()

@@ -65,7 +65,7 @@ def recipe_text(recipe: dict[str, Any] | None) -> str:
 def write_mp4(path: Path, frames: Iterable[np.ndarray], fps: float, total: int = 0,
               audio: np.ndarray | None = None, sample_rate: int = 48000, recipe: dict[str, Any] | None = None,
               cancel: CancelToken | None = None, progress: Progress | None = None) -> int:
-    """Encode ``frames`` (HxWx3 uint8, all one size) as H.264 in an MP4, with
+    """Encode ``frames`` (HxWx3 uint8, or PyAV frames, all one size) as H.264 in an MP4, with
     ``audio`` ((2, samples) float32) muxed in as AAC when given. The recipe
     goes in the ``comment`` tag and the AI-generated mark in ``description``.
     Returns the number of frames written."""
@@ -89,13 +89,19 @@ def _encode_mp4(temp: Path, frames: Iterable[np.ndarray], fps: float, total: int
     try:
         container.metadata["comment"] = recipe_text(recipe)
         container.metadata["description"] = f"{AI_MARK} with Studio"
-        video = _video_stream(container, rate, first.shape[1], first.shape[0])
+        width, height = (first.width, first.height) if hasattr(first, "width") else (first.shape[1], first.shape[0])
+        video = _video_stream(container, rate, width, height)
         sound = _AudioTrack(container, audio, sample_rate) if audio is not None and audio.size else None
         written = 0
         for pixels in _chain(first, frames):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            frame = av.VideoFrame.from_ndarray(_even(pixels), format="rgb24")
+            if isinstance(pixels, np.ndarray):
+                frame = av.VideoFrame.from_ndarray(_even(pixels), format="rgb24")
+            else:  # a decoded frame passed through (see render.iter_timeline_frames)
+                frame = pixels
+                # The source's I/P/B decisions would be forced on the encoder: let it choose.
+                frame.pict_type = av.video.frame.PictureType.NONE
             frame.pts = written
             frame.time_base = 1 / rate
             for packet in video.encode(frame):

@@ -190,11 +190,16 @@ class VideoReader:
         return self._pixels[1]
 
     def frame_at(self, time_s: float) -> np.ndarray:
-        """The frame showing at ``time_s``: the last one starting before
-        ``time_s`` plus half a frame (the last frame past the end)."""
+        """The frame showing at ``time_s`` as RGB pixels: the last one starting
+        before ``time_s`` plus half a frame (the last frame past the end)."""
+        return self._rgb(self.decoded_at(time_s))
+
+    def decoded_at(self, time_s: float):
+        """The same frame as the decoder made it (a PyAV frame, usually YUV):
+        an exporter can hand it to the encoder without two colour conversions."""
         current = self._current
         if current is not None and abs(time_s - current[0]) < self._half_frame:
-            return self._rgb(current[1])
+            return current[1]
         reference = current[0] if current is not None else 0.0
         if time_s < reference or time_s - reference > SEEK_AHEAD_S:
             self._seek(time_s)
@@ -203,14 +208,14 @@ class VideoReader:
             if frame is None:
                 if self._current is None:
                     raise StudioError(f"{self.path.name}: no frame at {time_s:.2f} s")
-                return self._rgb(self._current[1])
+                return self._current[1]
             start = float(frame.pts * self._base) if frame.pts is not None else 0.0
             if start > time_s + self._half_frame and self._current is not None:
                 self._pending = frame
-                return self._rgb(self._current[1])
+                return self._current[1]
             self._current = (start, frame)
             if start >= time_s - self._half_frame:
-                return self._rgb(frame)
+                return frame
 
 
 def read_audio(path: Path, sample_rate: int = MIX_RATE, channels: int = MIX_CHANNELS,

@@ -14,7 +14,7 @@ import numpy as np
 
 from studio.core.jobs import CancelToken, StudioError
 from studio.engines.video import export
-from studio.engines.video.compose import AudioCache, DecodingSource, mix_audio, render_frame
+from studio.engines.video.compose import AudioCache, DecodingSource, layers_at, mix_audio, render_frame
 from studio.engines.video.timeline import Project
 
 FORMAT_SUFFIX = {"mp4": ".mp4", "png": "", "webp": ".webp", "gif": ".gif", "otio": ".otio"}
@@ -30,11 +30,20 @@ def frame_range(project: Project, start: int = 0, end: int = 0) -> tuple[int, in
     return start, end
 
 
-def iter_timeline_frames(project: Project, start: int, end: int) -> Iterator[np.ndarray]:
+def iter_timeline_frames(project: Project, start: int, end: int, passthrough: bool = False) -> Iterator:
+    """The timeline's frames in order, as RGB arrays; with ``passthrough``, a
+    frame that is one video clip at the project's size comes as the
+    decoder's own (YUV) frame, which the MP4 writer encodes as it is."""
     source = DecodingSource()
     size = (project.width - project.width % 2, project.height - project.height % 2)
     try:
         for frame in range(start, end):
+            layers = layers_at(project, frame)
+            if passthrough and len(layers) == 1 and layers[0][2] == 1.0:
+                decoded = source.passthrough(layers[0][0], layers[0][1], size)
+                if decoded is not None:
+                    yield decoded
+                    continue
             yield render_frame(project, frame, source, size)
     finally:
         source.close()
@@ -55,7 +64,7 @@ def export_timeline(project: Project, path: Path, fmt: str, start: int = 0, end:
         return write_otio(project, path)
     start, end = frame_range(project, start, end)
     total = end - start
-    frames = iter_timeline_frames(project, start, end)
+    frames = iter_timeline_frames(project, start, end, passthrough=fmt == "mp4")
     if fmt == "mp4":
         audio = mix_audio(project, start, end, AudioCache(), cancel) if has_audio(project) else None
         export.write_mp4(path, frames, project.fps, total, audio=audio, recipe=recipe, cancel=cancel,
