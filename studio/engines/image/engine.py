@@ -96,6 +96,8 @@ def _lora_files(loras: list[tuple[str, float]]) -> list[tuple[str, float, Path]]
     available = [c for c in manager.cards("image") if c.format == "lora"]
     resolved = []
     for name, weight in loras:
+        if weight == 0.0:  # switched off: nothing to find or merge
+            continue
         wanted = name.lower()
         card = next((c for c in available if wanted in (c.name.lower(), c.id.lower(), Path(c.path).stem.lower())),
                     None)

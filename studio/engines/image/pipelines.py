@@ -124,6 +124,11 @@ def _load_folder(folder: Path, dtype: Any) -> Any:
     options: dict[str, Any] = {"local_files_only": True, dtype_keyword(): dtype}
     if "safety_checker" in index:
         options.update(safety_checker=None, requires_safety_checker=False)
+    # Components a folder leaves out on purpose ([null, null]: SD3 without its large T5 encoder)
+    # must be passed as None, or diffusers refuses the folder.
+    for name, spec in index.items():
+        if not name.startswith("_") and isinstance(spec, list) and spec[:1] == [None]:
+            options.setdefault(name, None)
     try:
         return AutoPipelineForText2Image.from_pretrained(str(folder), **options)
     except ValueError:

@@ -47,6 +47,8 @@ def make_scheduler(name: str, default_config: dict[str, Any]) -> tuple[Any, str]
 
 def label_for_class(class_name: str, config: dict[str, Any]) -> str:
     """The A1111-style sampler name of a scheduler class, or the class name itself."""
+    if class_name == "FlowMatchEulerDiscreteScheduler":
+        return "Euler (flow matching)"
     karras = bool(config.get("use_karras_sigmas"))
     for label, (cls, overrides) in _SCHEDULERS.items():
         if cls == class_name and bool(overrides.get("use_karras_sigmas", False)) == karras:

@@ -31,6 +31,7 @@ def model_root(tmp_path_factory):
     tiny_models.save_single_file(sd15, root / "checkpoints" / "tiny-sd15-single.safetensors")
     sdxl = tiny_models.build_sdxl(root / "tiny-sdxl")
     tiny_models.save_single_file(sdxl, root / "checkpoints" / "tiny-sdxl-single.safetensors")
+    tiny_models.build_sd3(root / "tiny-sd3")
     tiny_models.build_taesd(root / "taesd")
     tiny_models.save_lora(sd15, root / "Lora" / "inkwash.safetensors")
     return root

@@ -191,3 +191,34 @@ def test_a_pipeline_another_engine_loaded_is_shared_and_given_back_untouched(ima
     assert type(shared.scheduler).__name__ == "EulerDiscreteScheduler"
     after = shared.unet.state_dict()
     assert all(torch.equal(value, after[key]) for key, value in before.items())
+
+
+def test_an_sd3_shaped_model_without_t5_generates_with_16_channel_previews(image_services):
+    from tests.engines.image.conftest import Recorder
+
+    request = ImageRequest(prompt="a (red:1.2) cube", negative="blur", steps=3, width=64, height=64, seed=2,
+                           scheduler="DPM++ 2M", model_id=card_id(image_services, "tiny-sd3", "diffusers"))
+    recorder = Recorder()
+    artifact = engine.run(request, recorder, CancelToken())
+    assert pixels(artifact).shape == (64, 64, 3)
+    # Flow matching keeps its own sampler whatever was asked, and the recipe says so.
+    assert artifact.meta["recipe"]["sampler"] == "Euler (flow matching)"
+    assert [p.shape for p in recorder.previews] == [(8, 8, 3)] * 3  # fitted factors for 16 latent channels
+    full = Recorder()
+    engine.run(replace(request, preview="full", preview_every=1), full, CancelToken())
+    assert np.array_equal(full.previews[-1], pixels(artifact))  # decoded with the autoencoder's shift
+
+
+def test_large_sizes_slice_attention_and_tile_the_decoder_for_that_job_only(image_services, base):
+    from studio.engines.image.pipelines import borrowed
+
+    pipe = image_services.models.get(base.model_id, engine.load_for)
+    processors = {type(p).__name__ for p in pipe.unet.attn_processors.values()}
+    with borrowed(pipe, "cpu", [], 1536, 1536, cpu_offload=True) as lent:
+        assert pipe.vae.use_tiling
+        assert {type(p).__name__ for p in pipe.unet.attn_processors.values()} == {"SlicedAttnProcessor"}
+        assert lent.notes == ["attention slicing", "VAE tiling"]  # CPU offload is for GPUs only
+    assert not pipe.vae.use_tiling
+    assert {type(p).__name__ for p in pipe.unet.attn_processors.values()} == processors
+    with borrowed(pipe, "cpu", [], 512, 512, cpu_offload=False) as lent:
+        assert not pipe.vae.use_tiling and lent.notes == []

@@ -102,6 +102,35 @@ def build_sdxl(folder: Path):
     return pipe
 
 
+def build_sd3(folder: Path):
+    """A tiny SD3-shaped pipeline (MMDiT transformer, 16-channel latents with a shift,
+    flow matching, two CLIP encoders) saved without its T5 encoder, as users trim it."""
+    from diffusers import (
+        AutoencoderKL, FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline,
+    )
+    from transformers import CLIPTextModelWithProjection
+
+    torch.manual_seed(SEED)
+    transformer = SD3Transformer2DModel(
+        sample_size=8, patch_size=2, in_channels=16, num_layers=2, attention_head_dim=8, num_attention_heads=2,
+        joint_attention_dim=64, caption_projection_dim=16, pooled_projection_dim=64, out_channels=16,
+        pos_embed_max_size=32)
+    vae = AutoencoderKL(
+        in_channels=3, out_channels=3, latent_channels=16, layers_per_block=1, norm_num_groups=8,
+        block_out_channels=(8, 16, 16, 16), down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4, scaling_factor=1.5305, shift_factor=0.0609,
+        use_quant_conv=False, use_post_quant_conv=False, sample_size=64)
+    tokenizer = _tokenizer(folder / "_tok")
+    pipe = StableDiffusion3Pipeline(
+        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), vae=vae,
+        text_encoder=CLIPTextModelWithProjection(_clip_config(32)), tokenizer=tokenizer,
+        text_encoder_2=CLIPTextModelWithProjection(_clip_config(32)), tokenizer_2=tokenizer,
+        text_encoder_3=None, tokenizer_3=None)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    _remove_tree(folder / "_tok")
+    return pipe
+
+
 def build_taesd(folder: Path, latent_channels: int = 4):
     """A tiny random AutoencoderTiny saved the way TAESD ships for diffusers."""
     from diffusers import AutoencoderTiny
