@@ -12,6 +12,9 @@ details) where that format's own readers look for metadata:
 - Text (.md, .txt): a first-line HTML comment holding the JSON.
 - JSON documents (a saved conversation, a project): a top-level
   ``studio:recipe`` key, so the file stays valid JSON.
+- MP4 / MOV / MKV / WebM video: the container's ``comment`` tag holds the
+  JSON (written by the video exporter), read here through PyAV; a
+  ``<file>.recipe.json`` sidecar beside it as well.
 - Anything else: a ``<file>.recipe.json`` sidecar.
 """
 
@@ -29,6 +32,7 @@ RECIPE_KEY = "studio:recipe"
 AI_MARK = "AI-generated"
 IPTC_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 TEXT_SUFFIXES = {".md", ".txt"}
+CONTAINER_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".m4v"}
 _TEXT_PREFIX = "<!-- studio:recipe "
 _TEXT_SUFFIX = " -->\n"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -86,11 +90,31 @@ def read_recipe(path: Path) -> dict[str, Any]:
         recipe = document.get(RECIPE_KEY) if isinstance(document, dict) else None
     elif suffix in TEXT_SUFFIXES:
         recipe = _text_read(data)
+    elif suffix in CONTAINER_SUFFIXES:
+        recipe = read_container_recipe(path)
     if recipe is None and sidecar_path(path).exists():
         recipe = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
     if recipe is None:
         raise StudioError(f"{path.name} carries no Studio recipe")
     return recipe
+
+
+def read_container_recipe(path: Path) -> dict[str, Any] | None:
+    """The recipe in a video container's ``comment`` tag (None if it has none)."""
+    try:
+        import av
+    except ImportError:
+        return None
+    try:
+        with av.open(str(path)) as container:
+            text = container.metadata.get("comment", "")
+    except (OSError, ValueError, av.error.FFmpegError):
+        return None
+    try:
+        recipe = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return recipe if isinstance(recipe, dict) else None
 
 
 def strip_text_header(data: bytes) -> bytes:

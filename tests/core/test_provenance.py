@@ -86,3 +86,20 @@ def test_other_formats_use_a_sidecar_and_plain_files_are_refused(tmp_path):
     plain.write_text("nothing here")
     with pytest.raises(StudioError, match="no Studio recipe"):
         provenance.read_recipe(plain)
+
+
+def test_video_container_recipe_is_read_without_its_sidecar(tmp_path):
+    import av
+
+    path = tmp_path / "copied.mp4"
+    with av.open(str(path), "w") as container:
+        container.metadata["comment"] = json.dumps({"request": {"kind": "video", "seed": 4}, "ai_generated": True})
+        stream = container.add_stream("libx264", rate=4)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv420p"
+        for value in (0, 255):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), value, np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    assert not provenance.sidecar_path(path).exists()
+    assert provenance.read_recipe(path)["request"] == {"kind": "video", "seed": 4}

@@ -177,15 +177,9 @@ class _AudioTrack:
 
 def read_mp4_recipe(path: Path) -> dict[str, Any] | None:
     """The recipe an MP4 written here carries in its metadata (None if none)."""
-    import av
+    from studio.core.provenance import read_container_recipe
 
-    with av.open(str(path)) as container:
-        text = container.metadata.get("comment", "")
-    try:
-        recipe = json.loads(text) if text else None
-    except ValueError:
-        return None
-    return recipe if isinstance(recipe, dict) else None
+    return read_container_recipe(path)
 
 
 def write_png_sequence(folder: Path, frames: Iterable[np.ndarray], total: int = 0,
