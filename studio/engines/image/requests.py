@@ -79,6 +79,9 @@ class ImageRequest(Request):
                 raise StudioError(f"a LoRA entry must be (name, weight), not {entry!r}")
             pairs.append((str(entry[0]), float(entry[1])))
         object.__setattr__(self, "loras", tuple(pairs))
+        if self.mode == "txt2img" and self.init_image:
+            # `studio generate image --init photo.png [--mask m.png]` means image-to-image (or inpainting).
+            object.__setattr__(self, "mode", "inpaint" if self.mask else "img2img")
 
     def validate(self) -> None:
         if not self.prompt.strip():

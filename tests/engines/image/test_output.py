@@ -98,10 +98,13 @@ def test_the_command_line_generates_img2img_and_inpaint(image_services, tmp_path
     Image.fromarray(np.pad(np.full((32, 32), 255, np.uint8), 16)).save(mask)
     second = tmp_path / "second.png"
     assert cli(["generate", "image", "--model", model, "--prompt", "a blue cube", "--steps", "4", "--size",
-                "64x64", "--init", str(out), "--strength", "0.5", "--mask", str(mask), "--mode", "inpaint",
-                "--out", str(second)]) == 0
+                "64x64", "--init", str(out), "--strength", "0.5", "--mask", str(mask), "--out", str(second)]) == 0
     recipe = read_recipe(second)["request"]
-    assert (recipe["mode"], recipe["strength"], recipe["init_image"]) == ("inpaint", 0.5, str(out))
+    assert (recipe["mode"], recipe["strength"], recipe["init_image"]) == ("inpaint", 0.5, str(out))  # a mask: inpaint
+    third = tmp_path / "third.png"
+    assert cli(["generate", "image", "--model", model, "--prompt", "a green cube", "--steps", "4", "--size",
+                "64x64", "--init", str(out), "--strength", "0.6", "--out", str(third)]) == 0
+    assert read_recipe(third)["request"]["mode"] == "img2img"  # an init image alone: image to image
     capsys.readouterr()
     assert cli(["generate", "image", "--model", model, "--prompt", "x", "--init", str(tmp_path / "none.png"),
                 "--mode", "img2img", "--size", "64x64"]) == 1
