@@ -44,7 +44,6 @@ from studio.qt.workspaces.image_form import MAX_SIDE, ImageForm
 log = logging.getLogger(__name__)
 
 VARIATIONS = 4
-MIN_CHECKPOINT_TENSORS = 150
 PREVIEW_FPS = 12
 
 
@@ -63,15 +62,6 @@ def read_thumbnail(item_id: int, path: str) -> tuple[int, QImage]:
     if size.isValid():
         reader.setScaledSize(size.scaled(QSize(72, 72), Qt.AspectRatioMode.KeepAspectRatio))
     return item_id, reader.read()
-
-
-def is_checkpoint(card: ModelCard) -> bool:
-    """A diffusion model the picker should offer: a diffusers folder, or a single file
-    big enough to hold a UNet, an autoencoder and a text encoder (a classifier or a
-    tiny-autoencoder file has tens of tensors, a checkpoint hundreds to thousands)."""
-    if card.format == "diffusers":
-        return True
-    return card.format == "safetensors" and int(card.extra.get("tensors", 0)) >= MIN_CHECKPOINT_TENSORS
 
 
 def expected_size(request: Request) -> QSize:
@@ -329,7 +319,7 @@ class ImageWorkspace(ImageForm, Workspace):
             self.settings.set("forms.image.loras", [list(pair) for pair in self.loras.value()])
 
     def set_model_cards(self, cards: list[ModelCard]) -> None:
-        self._diffusion_cards = [c for c in cards if c.modality == "image" and is_checkpoint(c)]
+        self._diffusion_cards = [c for c in cards if c.modality == "image" and c.format in ("diffusers", "safetensors")]
         self.model_picker.set_cards(self._diffusion_cards)
         self.loras.set_available(lora_names(cards))
         self.gan.set_cards([c for c in cards if c.modality == "image"])
