@@ -11,6 +11,7 @@ import json
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 
 from studio.core.provenance import read_recipe
 from studio.engines.text.conversation import Conversation
@@ -143,6 +144,9 @@ def test_regenerate_edit_and_delete_turns(qtbot, text):
     assert len(workspace.conversation.turns) == 2 and item.request.history == ()
     assert not workspace.edit_banner.isVisibleTo(workspace)
 
+    workspace.chat.message(1).buttons["copy"].click()
+    assert QGuiApplication.clipboard().text() == workspace.conversation.turns[1].content
+    assert workspace.job_status.text() == "Copied to the clipboard"
     workspace.chat.message(1).buttons["delete"].click()
     assert [t.role for t in workspace.conversation.turns] == ["user"]
     assert len(workspace.chat.messages) == 1

@@ -83,7 +83,7 @@ class ChatText(QTextBrowser):
         self.document().setDocumentMargin(0)
         self.setFixedHeight(self.fontMetrics().height())
 
-    def setText(self, text: str) -> None:  # noqa: N802 - the QLabel spelling, which callers expect
+    def setText(self, text: str) -> None:  # the QLabel spelling, which callers expect
         self._source = text
         if self.markdown:
             self.setMarkdown(text)
@@ -94,7 +94,7 @@ class ChatText(QTextBrowser):
     def text(self) -> str:
         return self._source
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._fit()
 

@@ -12,7 +12,12 @@ from studio.core.jobs import Artifact, StudioError
 from studio.core.provenance import RECIPE_KEY, read_recipe
 from studio.engines.text.conversation import Conversation, Turn, describe_turn, title_from
 from studio.engines.text.presets import (
-    BUILTIN_PRESETS, Preset, PresetStore, clean_image_prompt, format_stop, parse_stop,
+    BUILTIN_PRESETS,
+    Preset,
+    PresetStore,
+    clean_image_prompt,
+    format_stop,
+    parse_stop,
 )
 from studio.engines.text.requests import ConversationRequest
 

@@ -154,3 +154,21 @@ def test_transformers_folders_load_directly(studio, tiny, name):
     lm = load(card, NullReporter(), CancelToken())
     assert lm.source == "transformers folder"
     assert gguf_cache.cached_folder(tiny.gguf) is None
+
+
+def test_a_model_in_the_hugging_face_cache_is_found_and_chats(services, tiny, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+    from huggingface_hub.utils import _cache_manager
+
+    repo = tmp_path / "hub" / "models--acme--tiny-chat"
+    shutil.copytree(tiny.llama, repo / "snapshots" / "0123abcd")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0123abcd")
+    # The cache scanner binds the cache location when first imported: point both at the test's hub.
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(_cache_manager, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    card = next(c for c in services.models.refresh() if c.name == "acme/tiny-chat")
+    assert card.format == "transformers" and card.modality == "text"
+    state, item, _ = run_job(services, TextRequest(prompt="Hello", model_id=card.id, max_new_tokens=5))
+    assert state is JobState.FINISHED
+    assert item.recipe["model"]["loaded_from"] == "transformers folder"
