@@ -252,3 +252,20 @@ def test_the_transcript_follows_a_theme_switch(qtbot, text):
     assert theme.THEMES["dark"].panel in workspace.chat.styleSheet()
     theme.apply_theme(QApplication.instance(), "light")
     qtbot.waitUntil(lambda: theme.THEMES["light"].panel in workspace.chat.styleSheet(), timeout=3000)
+
+
+def test_the_starter_model_is_chosen_when_none_is_and_no_model_is_a_clear_message(qtbot, open_window, studio_home):
+    window = open_window(background=False)
+    window.services.models.include_hf_cache = False
+    cards = window.services.models.refresh()
+    workspace = window.show_workspace("text")
+    qtbot.waitUntil(workspace.isVisible)
+    workspace.set_model_cards(cards)
+    usable = [c.id for c in cards if c.modality == "text" and c.usable]
+    expected = "smollm2-135m-instruct" if "smollm2-135m-instruct" in usable else (usable[0] if usable else "")
+    assert workspace.model_picker.value() == expected
+    workspace.model_picker.setCurrentIndex(0)  # "No model"
+    workspace.prompt_edit.setPlainText("Hello")
+    assert workspace.generate() is None
+    assert workspace.error_text() == "choose a text model in the Model list first"
+    assert workspace.prompt_edit.toPlainText() == "Hello"

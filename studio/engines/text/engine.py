@@ -84,7 +84,7 @@ def generation_config(lm: LanguageModel, request: TextRequest, max_new_tokens: i
     config.do_sample = sampling
     config.temperature = request.temperature if sampling else None
     config.top_p = request.top_p if sampling else None
-    config.top_k = (request.top_k or None) if sampling else None
+    config.top_k = request.top_k if sampling else None  # 0 turns top-k off
     config.repetition_penalty = request.repetition_penalty
     config.max_new_tokens = max_new_tokens
     config.max_length = None

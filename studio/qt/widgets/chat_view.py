@@ -190,6 +190,11 @@ class ChatMessage(QFrame):
         for button in self.buttons.values():
             button.setEnabled(False)
 
+    def set_status(self, message: str) -> None:
+        """What happens before the first word (loading or converting the model)."""
+        self.caption.setText(message)
+        self.caption.setVisible(bool(message))
+
     def text(self) -> str:
         return self.turn.content
 
@@ -276,6 +281,10 @@ class ChatView(QScrollArea):
     def show_streaming(self, text: str, tokens: int, elapsed_s: float) -> None:
         if self.streaming is not None:
             self.streaming.set_streaming(text, tokens, elapsed_s)
+
+    def show_status(self, message: str) -> None:
+        if self.streaming is not None:
+            self.streaming.set_status(message)
 
     def drop_streaming(self) -> None:
         if self.streaming is not None:

@@ -53,6 +53,7 @@ from studio.core import provenance
 from studio.core.atomic import atomic_write_bytes, atomic_write_text
 from studio.core.jobs import Artifact, Job, Request, StudioError
 from studio.core.library import LibraryItem, make_recipe
+from studio.core.models.cards import ModelCard
 from studio.engines.text.conversation import Conversation, Turn, title_from
 from studio.engines.text.presets import Preset, PresetStore, clean_image_prompt, format_stop, parse_stop
 from studio.engines.text.requests import ConversationRequest, TextRequest
@@ -66,6 +67,7 @@ from studio.qt.workspaces.base import Workspace, WorkspaceContext
 log = logging.getLogger(__name__)
 
 OPEN_CONVERSATION = "open-conversation.json"
+STARTER_MODEL = "smollm2-135m-instruct"
 SAMPLING_KEYS = ("temperature", "top_p", "top_k", "repetition_penalty", "max_new_tokens")
 
 
@@ -96,6 +98,7 @@ class TextWorkspace(Workspace):
         self.generation_changed.connect(self._sync_buttons)
         self.runner.job_failed.connect(self._on_reply_failed)
         self.runner.job_cancelled.connect(self._on_reply_cancelled)
+        self.runner.job_progress.connect(self._on_reply_progress)
         self._restore_open_conversation()
         self._sync_buttons()
 
@@ -250,6 +253,17 @@ class TextWorkspace(Workspace):
 
             self.ctx.tasks.run(warm_up)
 
+    def set_model_cards(self, cards: list[ModelCard]) -> None:
+        """New discovery results; with no model chosen yet, choose the starter
+        (or the first usable text model) so the workspace works out of the box."""
+        super().set_model_cards(cards)
+        if not self.model_picker.value():
+            usable = [c for c in cards if c.modality == "text" and c.usable]
+            starter = next((c for c in usable if c.id == STARTER_MODEL), usable[0] if usable else None)
+            if starter is not None:
+                self.model_picker.set_value(starter.id)
+                self.save_form()
+
     # --- sending -------------------------------------------------------------------------------
     @property
     def can_generate(self) -> bool:
@@ -277,6 +291,8 @@ class TextWorkspace(Workspace):
                     preset=str(values.get("preset") or ""))
         request = TextRequest(**data)
         request.validate()
+        if not request.model_id:
+            raise StudioError("choose a text model in the Model list first")
         return request
 
     def generate(self) -> Job | None:
@@ -334,6 +350,13 @@ class TextWorkspace(Workspace):
         self._show_conversation()
         self._store_open_conversation()
         self._update_buttons()
+
+    def _on_reply_progress(self, job_id: int, done: int, total: int, message: str) -> None:
+        # The engine reports progress only while it prepares the model (the
+        # first use of a GGUF converts it): say so where the answer will appear.
+        if job_id in self._pending and message:
+            percent = f" ({100 * done // total}%)" if total else ""
+            self.chat.show_status(f"{message}{percent}")
 
     def _on_reply_failed(self, job_id: int, _message: str, _details: str) -> None:
         self._give_back(job_id)
