@@ -14,9 +14,12 @@ process and alternating with the bare call:
   with diffusers alone, same weights, scheduler, size, CFG and seed, on a
   thread of its own like the runner's worker.
 
-Seconds per step are measured by difference, (time of a long run - time of
-a short run) / (extra steps), so fixed costs (prompt encoding, decoding, PNG
-writing) cancel out on both sides; medians over the repeats are compared.
+Seconds per step are the median interval between consecutive steps' ends
+(the first steps left out), stamped by the engine's step callback in the
+studio and by a one-line timing callback in the bare call: fixed costs
+(prompt encoding, decoding, PNG writing) are outside both, and with 30
+steps a run the median holds on a machine busy with other work. The
+median over the repeats is compared.
 
 The preview cost is the time to make one preview (latents to RGB and the
 QImage the runner builds) over the window's seconds per step. The GUI stall
@@ -35,6 +38,7 @@ window).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -56,6 +60,29 @@ GOAL_RATIO = 1.03
 GOAL_PREVIEW = 0.02
 GOAL_STALL_MS = 50.0
 PROMPT = "a large blue ring and a small red star on a yellow background"
+
+
+STEP_STAMPS: list[float] = []  # perf_counter at the end of each step of the run in progress
+SKIP_STEPS = 2  # the first intervals include set-up (first kernel calls, scheduler state)
+
+
+def stamp_engine_steps() -> None:
+    """Note the time of each studio step, inside the engine's own step callback."""
+    from studio.engines.image import engine
+
+    original = engine._Progress.callback
+
+    def callback(self, pipe, step, timestep, tensors):
+        result = original(self, pipe, step, timestep, tensors)
+        STEP_STAMPS.append(time.perf_counter())
+        return result
+
+    engine._Progress.callback = callback
+
+
+def step_seconds(stamps: list[float]) -> float:
+    intervals = [b - a for a, b in itertools.pairwise(stamps)][SKIP_STEPS:]
+    return statistics.median(intervals)
 
 
 class StallMeter:
@@ -115,6 +142,7 @@ def studio_run(app, window, workspace, card_id: str, steps: int, size: int, stal
 
     window.runner.job_finished.connect(finished)
     window.runner.job_failed.connect(failed)
+    STEP_STAMPS.clear()
     started = time.perf_counter()
     job = workspace.generate()  # submission (the form is saved, the job queued) is not part of the stall
     if job is None:
@@ -122,10 +150,11 @@ def studio_run(app, window, workspace, card_id: str, steps: int, size: int, stal
     stall.start()
     gui_cpu = time.thread_time()
     loop.exec()  # the GUI thread waits for events, as in the running app
-    elapsed = time.perf_counter() - started
+    wall = time.perf_counter() - started
     worst = stall.stop()
     stall.gui_cpu_s += time.thread_time() - gui_cpu
-    stall.busy_s += elapsed
+    stall.busy_s += wall
+    elapsed = step_seconds(STEP_STAMPS)
     window.runner.job_finished.disconnect(finished)
     window.runner.job_failed.disconnect(failed)
     if outcome[0] != "ok":
@@ -151,10 +180,10 @@ def runner_run(runner, card_id: str, steps: int, size: int) -> float:
     runner.job_preview.connect(on_preview)
     request = ImageRequest(prompt=PROMPT, steps=steps, cfg=5.0, width=size, height=size, seed=11, model_id=card_id,
                            scheduler="Euler", preview="approx")
-    started = time.perf_counter()
+    STEP_STAMPS.clear()
     runner.submit(request)
     loop.exec()
-    elapsed = time.perf_counter() - started
+    elapsed = step_seconds(STEP_STAMPS)
     for signal, slot in ((runner.job_finished, loop.quit), (runner.job_failed, loop.quit),
                          (runner.job_preview, on_preview)):
         signal.disconnect(slot)
@@ -172,11 +201,16 @@ def bare_run(pipe, steps: int, size: int) -> float:
 
     times: list[float] = []
 
+    stamps: list[float] = []
+
+    def stamp(_pipe, _step, _timestep, tensors):
+        stamps.append(time.perf_counter())
+        return tensors
+
     def call() -> None:
-        started = time.perf_counter()
         pipe(PROMPT, num_inference_steps=steps, guidance_scale=5.0, height=size, width=size,
-             generator=torch.Generator().manual_seed(11), output_type="np")
-        times.append(time.perf_counter() - started)
+             generator=torch.Generator().manual_seed(11), output_type="np", callback_on_step_end=stamp)
+        times.append(step_seconds(stamps))
 
     thread = threading.Thread(target=call)
     thread.start()
@@ -213,20 +247,17 @@ def load_bare(card):
     return pipe
 
 
-def per_step(run, long_steps: int, short_steps: int) -> float:
-    return (run(long_steps) - run(short_steps)) / (long_steps - short_steps)
-
-
-def compare(studio, bare, long_steps: int, short_steps: int, repeats: int) -> tuple[float, float]:
-    """Median seconds per step of ``studio`` and ``bare`` (callables taking a step count),
-    alternating which goes first so a slow spell of the machine hits both alike."""
-    studio(short_steps)  # warm-ups: the model loaded, kernels set up
-    bare(short_steps)
+def compare(studio, bare, steps: int, repeats: int) -> tuple[float, float]:
+    """Median seconds per step of ``studio`` and ``bare`` (callables taking a step count and
+    returning seconds per step), alternating which goes first so a slow spell of the
+    machine hits both alike."""
+    studio(SKIP_STEPS + 3)  # warm-ups: the model loaded, kernels set up
+    bare(SKIP_STEPS + 3)
     studio_steps, bare_steps = [], []
     for repeat in range(repeats):
         order = ((studio, studio_steps), (bare, bare_steps))
         for run, out in order if repeat % 2 == 0 else order[::-1]:
-            out.append(per_step(run, long_steps, short_steps))
+            out.append(run(steps))
     return statistics.median(studio_steps), statistics.median(bare_steps)
 
 
@@ -258,7 +289,8 @@ def main() -> int:
         runs.append((starter, 64))
     else:
         print("(the starter model is not installed: measuring the tiny model only)")
-    long_steps, short_steps = 30, 10
+    steps = 30
+    stamp_engine_steps()
     results = {card.id: {"model": card.name, "size": size} for card, size in runs}
     bare_pipes = {card.id: load_bare(card) for card, _ in runs}
 
@@ -267,7 +299,7 @@ def main() -> int:
     for card, size in runs:
         runner_step, bare_step = compare(lambda n, c=card, s=size: runner_run(runner, c.id, n, s),
                                          lambda n, c=card, s=size: bare_run(bare_pipes[c.id], n, s),
-                                         long_steps, short_steps, args.repeats)
+                                         steps, args.repeats)
         results[card.id].update(runner_step_s=runner_step, runner_bare_step_s=bare_step,
                                 runner_ratio=runner_step / bare_step)
     runner.shutdown()
@@ -288,7 +320,7 @@ def main() -> int:
             return seconds
 
         window_step, bare_step = compare(studio, lambda n, c=card, s=size: bare_run(bare_pipes[c.id], n, s),
-                                         long_steps, short_steps, args.repeats)
+                                         steps, args.repeats)
         results[card.id].update(studio_step_s=window_step, bare_step_s=bare_step, step_ratio=window_step / bare_step,
                                 max_stall_ms=max(worst[1:] or worst),  # after the warm-up, which loads the model
                                 gui_cpu_share=stall.gui_cpu_s / stall.busy_s,

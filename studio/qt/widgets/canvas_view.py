@@ -76,6 +76,7 @@ class CanvasView(QWidget):
         self._overlay: QPixmap | None = None
         self._scaled: QPixmap | None = None
         self._scaled_key: tuple = ()
+        self._progress = ""  # "12 / 40", painted over a preview
         self.is_preview = False
 
     # --- content ------------------------------------------------------------------
@@ -106,6 +107,20 @@ class CanvasView(QWidget):
             self.fit()
         self.update()
         self.image_changed.emit()
+
+    def set_progress(self, text: str) -> None:
+        """Steps done, drawn on the preview itself: text in a label elsewhere would
+        re-run the window's layout at every step (and repaint all of it)."""
+        if text != self._progress:
+            self._progress = text
+            if self.is_preview:
+                self.update(self._progress_rect().toAlignedRect().adjusted(-2, -2, 2, 2))
+
+    def _progress_rect(self) -> QRectF:
+        rect = self.image_rect()
+        width = self.fontMetrics().horizontalAdvance(self._progress or "000 / 000") + 16
+        height = self.fontMetrics().height() + 8
+        return QRectF(rect.right() - width - 8, rect.bottom() - height - 8, width, height)
 
     def clear(self) -> None:
         self._image = self._pixmap = None
@@ -345,6 +360,14 @@ class CanvasView(QWidget):
             self._draw_divider(painter, rect, split_x)
         if self._overlay is not None and not self.is_preview:
             painter.drawPixmap(rect, self._overlay, QRectF(self._overlay.rect()))
+        if self.is_preview and self._progress:
+            badge = self._progress_rect()
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(0, 0, 0, 150))
+            painter.drawRoundedRect(badge, 6, 6)
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, self._progress)
         if self.painting and self._cursor is not None and not self._compare:
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             radius = self.mask.brush_size / 2 / self._mask_scale() * self._scale

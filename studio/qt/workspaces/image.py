@@ -44,6 +44,7 @@ from studio.qt.workspaces.image_form import MAX_SIDE, ImageForm
 log = logging.getLogger(__name__)
 
 VARIATIONS = 4
+STATUS_INTERVAL_S = 0.5
 PREVIEW_FPS = 12
 
 
@@ -94,6 +95,7 @@ class ImageWorkspace(ImageForm, Workspace):
         self._rows: dict[str, QWidget] = {}
         self._diffusion_cards: list[ModelCard] = []
         self._latest_preview: QImage | None = None
+        self._status_shown = 0.0
         self._preview_timer = QTimer()
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(1000 // PREVIEW_FPS)
@@ -248,6 +250,17 @@ class ImageWorkspace(ImageForm, Workspace):
             self._set_error(str(exc))
 
     # --- jobs -------------------------------------------------------------------------------
+    def _on_job_progress(self, job_id: int, done: int, total: int, message: str) -> None:
+        """Steps are counted on the canvas; the status line under the form changes at most
+        twice a second (a label's new text re-runs the window's layout and repaint)."""
+        if job_id not in self._jobs:
+            return
+        self.canvas.set_progress(f"{done} / {total}" if total else "")
+        now = time.monotonic()
+        if now - self._status_shown >= STATUS_INTERVAL_S or (total and done >= total):
+            self._status_shown = now
+            super()._on_job_progress(job_id, done, total, message)
+
     def _on_job_started(self, job_id: int) -> None:
         super()._on_job_started(job_id)
         if job_id in self._jobs:
