@@ -30,7 +30,7 @@ from studio.core.models.cards import ModelCard
 from studio.engines import context
 from studio.engines.text import templating
 from studio.engines.text.conversation import Conversation, Turn, title_from
-from studio.engines.text.loading import LanguageModel, load_language_model
+from studio.engines.text.loading import LanguageModel, load_language_model, prepare
 from studio.engines.text.requests import TextRequest
 from studio.engines.text.streaming import TextStream
 
@@ -70,8 +70,11 @@ def load(card: ModelCard, report: Reporter, cancel: CancelToken) -> LanguageMode
     def loader(loading_card: ModelCard) -> LanguageModel:
         return load_language_model(loading_card, report, cancel, device=info.name, dtype=info.dtype)
 
+    manager = context.model_manager()
+    if card.usable and not manager.is_loaded(card.id):
+        prepare(card, report, cancel)
     try:
-        return context.model_manager().get(card.id, loader)
+        return manager.get(card.id, loader)
     except StudioError as exc:
         if isinstance(exc.__cause__, Cancelled):  # the manager words every loader error; not this one
             raise Cancelled() from exc

@@ -43,18 +43,28 @@ class LanguageModel:
         return {"model": self.model}
 
 
+def prepare(card: ModelCard, report: Reporter, cancel: CancelToken) -> None:
+    """The slow one-time work before a model can be loaded: converting a
+    GGUF. Run it before asking the model manager for the model, so the
+    manager's lock (which the GUI's memory readout also takes) is not held
+    for the tens of seconds a conversion lasts."""
+    if card.format == "gguf" and gguf_cache.cached_folder(card.path) is None:
+        _quiet_transformers()
+        try:
+            gguf_cache.ensure_converted(card.path, report, cancel)
+        except (StudioError, OSError, ValueError, KeyError) as exc:
+            raise _gguf_error(card, exc) from exc
+
+
 def load_language_model(card: ModelCard, report: Reporter, cancel: CancelToken,
                         device: str = "cpu", dtype: str = "float32") -> LanguageModel:
     _quiet_transformers()
     if card.format == "gguf":
+        prepare(card, report, cancel)
         folder = gguf_cache.cached_folder(card.path)
-        source = "GGUF (converted cache)"
         if folder is None:
-            try:
-                folder = gguf_cache.ensure_converted(card.path, report, cancel)
-            except (StudioError, OSError, ValueError, KeyError) as exc:
-                raise _gguf_error(card, exc) from exc
-        return _load_folder(card, folder, device, dtype, source)
+            raise StudioError(f"{card.name}: the converted copy of the GGUF file disappeared while loading")
+        return _load_folder(card, folder, device, dtype, "GGUF (converted cache)")
     if card.format == "transformers":
         return _load_folder(card, Path(card.path), device, dtype, "transformers folder")
     raise StudioError(f"{card.name} is a {card.format} model; the text engine loads transformers folders "
