@@ -87,3 +87,32 @@ def test_gan_starter_loads_and_generates(tmp_path):
         faces = generator(torch.randn(2, 100, 1, 1))
     assert faces.shape == (2, 3, 64, 64)
     assert faces.std() > 0.05  # real weights, not a blank output
+
+
+def test_a_long_load_blocks_neither_readouts_nor_other_models(manager):
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def slow_loader(card):
+        calls.append(card.name)
+        started.set()
+        release.wait(5)
+        return load_model(card)
+
+    a, b = _id(manager, "a"), _id(manager, "b")
+    results = []
+    workers = [threading.Thread(target=lambda: results.append(manager.get(a, slow_loader))) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    assert started.wait(5)
+    # While "a" loads: readouts answer and another model loads.
+    assert manager.memory_used() == 0 and not manager.is_loaded(a)
+    manager.get(b, load_model)
+    assert manager.is_loaded(b)
+    release.set()
+    for worker in workers:
+        worker.join(5)
+    assert calls == ["a"], "two callers of the same card load it once"
+    assert results[0] is results[1]

@@ -73,6 +73,7 @@ class ModelManager:
         self._cards: dict[str, ModelCard] = {}
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.RLock()
+        self._load_locks: dict[str, threading.Lock] = {}
         self.discovered = False  # set by the first refresh(), whoever runs it
         self.listeners: list[Callable[[], None]] = []
 
@@ -116,29 +117,51 @@ class ModelManager:
             return sum(entry.memory_bytes for entry in self._loaded.values())
 
     def get(self, card_id: str, loader: Loader) -> Any:
-        """The loaded model for ``card_id``, loading it with ``loader`` if needed."""
+        """The loaded model for ``card_id``, loading it with ``loader`` if needed.
+
+        The load itself runs outside the manager's lock (under a lock of that
+        card alone), so a long load never blocks the window's readouts of
+        what is loaded, nor another model's use; two callers asking for the
+        same card at once load it once."""
         with self._lock:
-            entry = self._loaded.get(card_id)
-            if entry is not None:
-                entry.last_used = time.monotonic()
-                return entry.model
-            card = self.card(card_id)
-            if card.error:
-                raise StudioError(f"{card.name} cannot be used: {card.error}")
-            self._make_room(card.size_bytes)
-            try:
-                model = loader(card)
-            except StudioError:
-                raise
-            except MemoryError as exc:
-                raise StudioError(f"not enough memory to load {card.name} ({human_size(card.size_bytes)})") from exc
-            except Exception as exc:  # noqa: BLE001 - any loader failure becomes a readable message
-                raise StudioError(f"{card.name} failed to load: {exc}") from exc
+            model = self._touch(card_id)
+            if model is not None:
+                return model
+            card_lock = self._load_locks.setdefault(card_id, threading.Lock())
+        with card_lock:
+            with self._lock:
+                model = self._touch(card_id)  # loaded by another caller while we waited
+                if model is not None:
+                    return model
+                card = self.card(card_id)
+                if card.error:
+                    raise StudioError(f"{card.name} cannot be used: {card.error}")
+                self._make_room(card.size_bytes)
+            model = self._load(card, loader)
             memory = measure_memory(model, card.size_bytes)
-            self._loaded[card_id] = LoadedModel(card, model, memory, time.monotonic())
-            self._make_room(0)
+            with self._lock:
+                self._loaded[card_id] = LoadedModel(card, model, memory, time.monotonic())
+                self._make_room(0)
         self._notify()
         return model
+
+    def _touch(self, card_id: str) -> Any:
+        entry = self._loaded.get(card_id)
+        if entry is None:
+            return None
+        entry.last_used = time.monotonic()
+        return entry.model
+
+    @staticmethod
+    def _load(card: ModelCard, loader: Loader) -> Any:
+        try:
+            return loader(card)
+        except StudioError:
+            raise
+        except MemoryError as exc:
+            raise StudioError(f"not enough memory to load {card.name} ({human_size(card.size_bytes)})") from exc
+        except Exception as exc:  # noqa: BLE001 - any loader failure becomes a readable message
+            raise StudioError(f"{card.name} failed to load: {exc}") from exc
 
     def unload(self, card_id: str) -> bool:
         with self._lock:
