@@ -37,10 +37,21 @@ _SCHEDULER_FILE = "scheduler_config.json"
 # --- tokenizer ---------------------------------------------------------------------
 
 def write_tokenizer(folder: Path, pad_token: str = "<|endoftext|>") -> Path:
-    """CLIP's tokenizer files in ``folder``, built from open_clip's bundled vocabulary."""
-    from studio.engines.image.clip_vocab import write_tokenizer_files
+    """CLIP's tokenizer files in ``folder``, built from open_clip's bundled vocabulary
+    (the builder the starter model uses); SD 1.x and SDXL's first encoder pad with the
+    end token, OpenCLIP encoders with "!"."""
+    from studio.training.clip_tokenizer import TokenizerSourceMissing, write_tokenizer_files
 
-    return write_tokenizer_files(folder, pad_token)
+    try:
+        write_tokenizer_files(folder)
+    except TokenizerSourceMissing as exc:
+        raise StudioError(str(exc)) from exc
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        path = Path(folder) / name
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data["pad_token"] = pad_token
+        path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    return Path(folder)
 
 
 # --- family detection --------------------------------------------------------------
