@@ -197,14 +197,17 @@ class JobRunner(QObject):
         finally:
             with self._tokens_lock:
                 self._tokens.pop(job.id, None)
-        # Deliver the final progress and the last stream pieces now, and drop a
-        # pending whole preview so it can never arrive after (and paint over)
-        # the finished result.
-        progress, _stale_preview, stream = self._slot.take()
+        # Deliver what is still pending from this thread, before the job's end
+        # signal: signals from one thread arrive in order, so the last preview
+        # is shown (a short job gets at least one) and can never arrive after,
+        # and paint over, the finished result.
+        progress, preview, stream = self._slot.take()
         if progress is not None:
             self.job_progress.emit(*progress)
         for piece in stream:
             self.job_preview.emit(*piece)
+        if preview is not None:
+            self.job_preview.emit(*preview)
         if state is JobState.FINISHED:
             self.job_finished.emit(job.id, item)
         elif state is JobState.CANCELLED:
