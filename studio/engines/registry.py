@@ -22,14 +22,15 @@ class EngineEntry:
 
 
 # One line per engine; each modality keeps its entries under its own comment.
+# The first entry of a modality is its workspace's default engine.
 _ENTRIES = (
-    EngineEntry("pattern", "image", "Procedural pattern (test engine)",
-                "studio.engines.pattern", "studio.engines.pattern:run"),
     # image engines
     EngineEntry("image", "image", "Diffusion", "studio.engines.image.requests", "studio.engines.image.engine:run"),
     EngineEntry("gan", "image", "GAN", "studio.engines.image.requests", "studio.engines.image.gan:run"),
     EngineEntry("upscale", "image", "Upscale 2x / 4x", "studio.engines.image.requests",
                 "studio.engines.image.upscale:run"),
+    EngineEntry("pattern", "image", "Procedural pattern (test engine)",
+                "studio.engines.pattern", "studio.engines.pattern:run"),
     # text engines
     EngineEntry("text", "text", "Chat (transformers)", "studio.engines.text.requests",
                 "studio.engines.text.engine:run"),

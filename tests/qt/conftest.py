@@ -19,7 +19,12 @@ def open_window(qtbot, studio_home):
     windows: list[MainWindow] = []
 
     def _open(background: bool = True) -> MainWindow:
-        window = MainWindow(open_studio_services())
+        services = open_studio_services()
+        # The window tests drive the Image workspace with the model-free pattern
+        # engine; a user's default is Diffusion. A test may choose otherwise.
+        if services.settings.get("forms.image.kind") is None:
+            services.settings.set("forms.image.kind", "pattern")
+        window = MainWindow(services)
         if not background:
             window.background_started = True  # nothing started after show: for tests that need quiet
         qtbot.addWidget(window)

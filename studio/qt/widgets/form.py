@@ -48,7 +48,14 @@ class ModelPicker(QComboBox):
     def set_cards(self, cards: list[ModelCard]) -> None:
         self._cards = [card for card in cards if card.modality == self.modality]
         self._discovered = True
+        if not self._wanted:
+            # Nothing chosen yet: start from a usable model (the starter packs
+            # come first in discovery), so a new user can generate at once.
+            usable = [card for card in self._cards if card.usable]
+            self._wanted = usable[0].id if usable else ""
         self._populate()
+        if self._wanted:
+            self.value_changed.emit(self.value())
 
     def _populate(self) -> None:
         self.blockSignals(True)
