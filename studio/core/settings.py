@@ -20,7 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "models.folders": [],
     "models.memory_budget_mb": 8192,
     "models.idle_unload_s": 600,
-    "preview.max_fps": 30,
+    "preview.max_fps": 15,
 }
 
 

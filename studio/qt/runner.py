@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
@@ -29,6 +30,8 @@ if TYPE_CHECKING:  # numpy is imported on first use: it is not needed to show th
     import numpy as np
 
 log = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.1  # at most ten progress updates a second
 
 
 def array_to_qimage(pixels: np.ndarray) -> QImage:
@@ -64,11 +67,16 @@ class _LatestSlot:
         with self._lock:
             self._stream.append(value)
 
-    def take(self) -> tuple[tuple[int, int, int, str] | None, tuple[int, Any] | None, list[tuple[int, Any]]]:
-        """The latest progress and whole preview, and every stream piece since the last take."""
+    def take(self, include_progress: bool = True
+             ) -> tuple[tuple[int, int, int, str] | None, tuple[int, Any] | None, list[tuple[int, Any]]]:
+        """The latest whole preview and every stream piece since the last take,
+        and the latest progress unless ``include_progress`` is False."""
         with self._lock:
-            progress, preview, stream = self._progress, self._preview, self._stream
-            self._progress = self._preview = None
+            progress = self._progress if include_progress else None
+            preview, stream = self._preview, self._stream
+            if include_progress:
+                self._progress = None
+            self._preview = None
             self._stream = []
             return progress, preview, stream
 
@@ -127,6 +135,7 @@ class JobRunner(QObject):
         self._tokens: dict[int, CancelToken] = {}
         self._tokens_lock = threading.Lock()
         self._slot = _LatestSlot()
+        self._progress_sent = 0.0
         self._pump = QTimer(self)
         self.set_max_fps(max_fps)
         self._pump.timeout.connect(self._deliver)
@@ -218,8 +227,14 @@ class JobRunner(QObject):
 
     # --- GUI side ------------------------------------------------------------
     def _deliver(self) -> None:
-        progress, preview, stream = self._slot.take()
+        # Progress bars need far fewer updates than previews, and each one
+        # repaints the status bar and the Queue panel: it keeps its own, lower
+        # rate, and a progress not yet due stays in the slot for a later tick.
+        now = time.monotonic()
+        progress_due = now - self._progress_sent >= PROGRESS_INTERVAL_S
+        progress, preview, stream = self._slot.take(include_progress=progress_due)
         if progress is not None:
+            self._progress_sent = now
             self.job_progress.emit(*progress)
         for piece in stream:
             self.job_preview.emit(*piece)
