@@ -68,6 +68,10 @@ def _add_request_options(parser: argparse.ArgumentParser, cls: type[Request]) ->
             option = "--model"
         if isinstance(default, bool):
             parser.add_argument(option, dest=field.name, action=argparse.BooleanOptionalAction, default=default)
+        elif field.name in ("width", "height") and isinstance(default, int):
+            # Left unset, the size follows the model (see _model_native_size).
+            parser.add_argument(option, dest=field.name, type=int, default=None,
+                                help=f"(default: the model's native size, else {default})")
         elif isinstance(default, (int, float, str)):
             parser.add_argument(option, dest=field.name, type=type(default), default=default,
                                 help=f"(default: {default!r})")
@@ -129,6 +133,11 @@ def _request_from_args(args: argparse.Namespace) -> Request:
         except ValueError:
             raise StudioError(f"--size must look like 512x512, not {args.size!r}") from None
         values.update(width=width, height=height)
+    names = {f.name for f in _request_fields(cls)}
+    if {"width", "height"} <= names and "width" not in values and "height" not in values:
+        native = _model_native_size(values.get("model_id", ""))
+        if native:
+            values.update(width=native[0], height=native[1])
     request = cls(**values)
     validate = getattr(request, "validate", None)
     if validate:
@@ -136,13 +145,29 @@ def _request_from_args(args: argparse.Namespace) -> Request:
     return request
 
 
+def _model_native_size(model_id: str) -> tuple[int, int] | None:
+    """The size a model's card says it was made for (``native_size`` in its
+    model.json), so a 64-pixel model is not asked for 512 pixels by default."""
+    if not model_id:
+        return None
+    from studio.engines import context
+
+    try:
+        size = context.model_manager().card(model_id).extra.get("native_size")
+    except StudioError:
+        return None  # the engine reports the missing model with its own message
+    if isinstance(size, (list, tuple)) and len(size) == 2:
+        return int(size[0]), int(size[1])
+    return None
+
+
 def _generate(args: argparse.Namespace) -> int:
     from studio.engines.execute import execute_job
     from studio.engines.registry import open_studio_services
 
-    request = _request_from_args(args)
-    services = open_studio_services()
+    services = open_studio_services()  # first: the request may need the model's card
     try:
+        request = _request_from_args(args)
         job = services.queue.submit(request)
         job = services.queue.start(job.id)
         bar = ProgressBar()

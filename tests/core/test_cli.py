@@ -52,3 +52,18 @@ def test_models_list_json_includes_starters(studio_home):
     assert result.returncode == 0, result.stderr
     ids = {card["id"] for card in json.loads(result.stdout)}
     assert {"smollm2-135m-instruct", "piper-en-us-joe-medium"} <= ids
+
+
+def test_image_size_follows_the_models_native_size_unless_given(studio_home, tmp_path):
+    out = tmp_path / "starter.png"
+    result = _studio(studio_home, "generate", "image", "--model", "starter-shapes", "--steps", "4",
+                     "--prompt", "a red circle on a blue background", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).size == (64, 64)
+    recipe = json.loads(_studio(studio_home, "info", str(out)).stdout)
+    assert (recipe["request"]["width"], recipe["request"]["height"]) == (64, 64)
+    wide = tmp_path / "wide.png"
+    result = _studio(studio_home, "generate", "image", "--model", "starter-shapes", "--steps", "2",
+                     "--prompt", "a red circle", "--size", "128x64", "--out", str(wide))
+    assert result.returncode == 0, result.stderr
+    assert Image.open(wide).size == (128, 64)
