@@ -18,22 +18,10 @@ from pathlib import Path
 
 import torch
 
+from studio.training.clip_tokenizer import bytes_to_unicode
+
 SEED = 7
 TEXT_WIDTH = 32
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP's reversible map from bytes to printable unicode symbols."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) \
-        + list(range(ord("®"), ord("ÿ") + 1))
-    codes = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, (chr(c) for c in codes)))
 
 
 def write_byte_tokenizer(folder: Path):
