@@ -133,6 +133,7 @@ class JobRunner(QObject):
         self.library = library
         self.stopping = False
         self._tokens: dict[int, CancelToken] = {}
+        self._early_cancels: set[int] = set()
         self._tokens_lock = threading.Lock()
         self._slot = _LatestSlot()
         self._progress_sent = 0.0
@@ -174,10 +175,12 @@ class JobRunner(QObject):
     def cancel(self, job_id: int) -> None:
         with self._tokens_lock:
             token = self._tokens.get(job_id)
+            if token is None and not self.queue.cancel_queued(job_id):
+                # The worker has taken the job but not yet made its token:
+                # remember the cancel so run_one applies it at once.
+                self._early_cancels.add(job_id)
         if token is not None:
             token.cancel()
-        else:
-            self.queue.cancel_queued(job_id)
 
     def cancel_running(self) -> None:
         with self._tokens_lock:
@@ -199,6 +202,9 @@ class JobRunner(QObject):
         token = CancelToken()
         with self._tokens_lock:
             self._tokens[job.id] = token
+            if job.id in self._early_cancels:
+                self._early_cancels.discard(job.id)
+                token.cancel()
         self.job_started.emit(job.id)
         reporter = _WorkerReporter(job.id, self._slot)
         try:

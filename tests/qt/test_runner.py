@@ -129,3 +129,17 @@ def test_a_job_shorter_than_a_frame_still_shows_its_last_preview_before_it_ends(
         assert events == ["preview", "finished"]
     finally:
         runner.shutdown()
+
+
+def test_cancel_between_take_and_start_is_not_lost(qtbot, services):
+    runner = JobRunner(services.queue, services.library)
+    try:
+        job = services.queue.submit(PatternRequest(prompt="raced", steps=200, step_delay_s=0.05))
+        taken = services.queue.take_next()  # as the worker does, before it makes the job's token
+        assert taken.id == job.id
+        runner.cancel(job.id)
+        with qtbot.waitSignal(runner.job_cancelled, timeout=5000):
+            runner.run_one(taken)
+        assert services.queue.get(job.id).state is JobState.CANCELLED
+    finally:
+        runner.shutdown()
