@@ -18,6 +18,7 @@ MAX_FRAMES = 2000
 DEFAULT_FRAMES = 49
 EDIT_OPERATIONS = ("deflicker", "interpolate", "bridge", "propagate", "analyse")
 EXPORT_FORMATS = ("mp4", "png", "webp", "gif", "otio")
+INTERPOLATING_OPERATIONS = ("interpolate", "bridge")
 
 
 def parse_keyframes(entries: tuple, fallback_prompt: str = "") -> list[tuple[int, str]]:
@@ -47,6 +48,13 @@ def _check_fps(name: str, value: float) -> None:
         raise StudioError(f"{name} must be between 1 and 120 fps, not {value}")
 
 
+def _check_interpolator(model_id: str) -> None:
+    """A model id, not a path or a phrase: whether the model exists is
+    known only to the model manager, when the job runs."""
+    if model_id != model_id.strip() or any(ch.isspace() for ch in model_id):
+        raise StudioError(f"an interpolator is a model id (see `studio models list`), not {model_id!r}")
+
+
 @dataclass(frozen=True)
 class VideoRequest(Request):
     """One generated clip. What makes it depends on the model: a GAN walks
@@ -74,7 +82,8 @@ class VideoRequest(Request):
     pan_y: float = 0.0
     rotate: float = 0.0
     walk_speed: float = 0.25  # GAN latent walk: loops per second
-    interpolate: int = 0  # >0: retime to this many fps by optical-flow interpolation
+    interpolate: int = 0  # >0: retime to this many fps by frame interpolation
+    interpolator: str = ""  # interpolation model id (RIFE, FILM); empty: optical flow
     deflicker: float = 0.0  # 0..1: deflicker strength applied to the generated frames
 
     def __post_init__(self) -> None:
@@ -112,6 +121,11 @@ class VideoRequest(Request):
         _check_fps("frame rate", self.fps)
         if self.interpolate:
             _check_fps("interpolation target", self.interpolate)
+        if self.interpolator:
+            _check_interpolator(self.interpolator)
+            if not self.interpolate:
+                raise StudioError("an interpolator model is used only when retiming: "
+                                  "set a frame rate to interpolate to")
         for name, side in (("width", self.width), ("height", self.height)):
             if side % 8 or not 64 <= side <= MAX_SIDE:
                 raise StudioError(f"{name} must be a multiple of 8 between 64 and {MAX_SIDE}, not {side}")
@@ -139,7 +153,9 @@ class VideoEditRequest(Request):
     ``deflicker`` smooths the range at ``strength``; ``interpolate`` retimes
     the clip to ``target_fps``; ``bridge`` replaces the range by in-betweens
     of the frames either side; ``propagate`` carries edited keyframes
-    (``edits``) along the clip; ``analyse`` only measures it."""
+    (``edits``) along the clip; ``analyse`` only measures it. ``interpolate``
+    and ``bridge`` make their in-betweens with the ``interpolator`` model
+    (RIFE, FILM) when one is named, else by optical flow."""
 
     kind = "video-edit"
     modality = "video"
@@ -149,6 +165,7 @@ class VideoEditRequest(Request):
     start: int = 0
     end: int = 0
     target_fps: int = 0  # interpolate: the new frame rate (0: double)
+    interpolator: str = ""  # interpolate, bridge: interpolation model id; empty: optical flow
     edits: tuple[str, ...] = ()  # propagate: "frame:path/to/edited.png" strings
     prompt: str = ""  # label only
 
@@ -180,6 +197,11 @@ class VideoEditRequest(Request):
             raise StudioError(f"the range {self.start}..{self.end} is empty")
         if self.target_fps:
             _check_fps("target frame rate", self.target_fps)
+        if self.interpolator:
+            _check_interpolator(self.interpolator)
+            if self.operation not in INTERPOLATING_OPERATIONS:
+                raise StudioError(f"an interpolator model is used by {' and '.join(INTERPOLATING_OPERATIONS)}, "
+                                  f"not by {self.operation}")
         if self.operation == "propagate":
             if not self.edits:
                 raise StudioError("propagation needs at least one edited keyframe")
