@@ -8,7 +8,15 @@ each pipeline's ``__call__`` accepts: prompt and negative prompt when it
 takes text, the init image when it takes an image, the frame count under
 the name it uses. Frames come out together at the end of denoising; they
 are previewed one by one as they are collected, and each denoising step
-reports progress and checks cancel."""
+reports progress and checks cancel.
+
+The transformer video models (CogVideoX, LTX-Video, Wan, Mochi, Hunyuan)
+compress time in their VAE by a factor t and make exactly t*k + 1 frames
+(CogVideoX 2t*k + 1: see ``frame_step``),
+and their latent grid constrains width and height; other frame counts or
+sizes would be rounded or refused deep inside the pipeline, so they are
+checked first against the loaded pipeline's own factors, with the nearest
+counts or sizes that work in the message."""
 
 from __future__ import annotations
 
@@ -21,8 +29,11 @@ from studio.core.jobs import CancelToken, Reporter, StudioError
 from studio.core.models.cards import ModelCard
 from studio.engines.video.requests import VideoRequest
 
-# Pipelines whose latent frame count must be 4k+1 (their VAEs compress time by 4).
-FOUR_K_PLUS_ONE = ("CogVideoX", "LTX", "Wan", "Mochi", "Hunyuan")
+# Pipeline families that make t*k + 1 frames (t: their VAE's time compression).
+FRAME_STEP_FAMILIES = ("CogVideoX", "LTX", "Wan", "Mochi", "Hunyuan")
+# Where pipelines keep their VAE's compression factors (names differ by family).
+_TEMPORAL_FACTORS = ("vae_scale_factor_temporal", "vae_temporal_compression_ratio", "vae_temporal_scale_factor")
+_SPATIAL_FACTORS = ("vae_scale_factor_spatial", "vae_spatial_compression_ratio", "vae_spatial_scale_factor")
 
 
 def load_video_pipeline(card: ModelCard):
@@ -36,6 +47,61 @@ def load_video_pipeline(card: ModelCard):
 
 def takes_image(pipe) -> bool:
     return "image" in inspect.signature(pipe.__call__).parameters
+
+
+def _in_frame_step_family(pipe) -> bool:
+    return any(name in type(pipe).__name__ for name in FRAME_STEP_FAMILIES)
+
+
+def _factor(pipe, names: tuple[str, ...]) -> int:
+    for name in names:
+        value = getattr(pipe, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return 0
+
+
+def frame_step(pipe) -> int:
+    """t where the pipeline makes t*k + 1 frames (1: any count)."""
+    if not _in_frame_step_family(pipe):
+        return 1
+    step = _factor(pipe, _TEMPORAL_FACTORS) or 4  # 4 is what these families use when a pipeline does not say
+    if "CogVideoX" in type(pipe).__name__:
+        # Its VAE decodes the latents two at a time after a first group of two
+        # or three: an even latent count comes out as 4n frames, not 4n - 3,
+        # so the count must be odd (49 and 81 frames are, 45 is not).
+        step *= 2
+    return step
+
+
+def size_step(pipe) -> int:
+    """The multiple width and height must be: the VAE's spatial compression
+    times the transformer's patch size (1: no constraint known)."""
+    spatial = _factor(pipe, _SPATIAL_FACTORS)
+    transformer = getattr(pipe, "transformer", None)
+    if not _in_frame_step_family(pipe) or not spatial or transformer is None:
+        return 1
+    patch = getattr(transformer.config, "patch_size", 1) or 1
+    if isinstance(patch, (list, tuple)):  # (time, height, width)
+        patch = max(patch[1:] or patch)
+    return spatial * int(patch)
+
+
+def check_shape(pipe, request: VideoRequest) -> None:
+    """A clear StudioError when the pipeline cannot make exactly this clip."""
+    name = type(pipe).__name__
+    step = frame_step(pipe)
+    frames = request.frame_count
+    if (frames - 1) % step:
+        below = (frames - 1) // step * step + 1
+        raise StudioError(f"{name} makes {step}k+1 frames: ask for {below} or {below + step}, not {frames}")
+    multiple = size_step(pipe)
+    for side_name, side in (("width", request.width), ("height", request.height)):
+        if side % multiple:
+            below = side // multiple * multiple
+            choices = f"{below} or {below + multiple}" if below else f"{multiple}"
+            raise StudioError(f"{name} needs a {side_name} that is a multiple of {multiple}: ask for {choices}, "
+                              f"not {side}")
 
 
 def call_arguments(pipe, request: VideoRequest, on_step) -> dict[str, Any]:
@@ -56,6 +122,7 @@ def call_arguments(pipe, request: VideoRequest, on_step) -> dict[str, Any]:
         "generator": torch.Generator("cpu").manual_seed(request.seed),
         "output_type": "np",
         "fps": request.fps,
+        "frame_rate": request.fps,  # LTX-Video's name; it conditions the model's time positions
         "callback_on_step_end": on_step,
     }
     if "max_guidance_scale" in accepted:  # Stable Video Diffusion ramps guidance over the frames
@@ -66,9 +133,7 @@ def call_arguments(pipe, request: VideoRequest, on_step) -> dict[str, Any]:
         if not request.init_image:
             raise StudioError(f"{type(pipe).__name__} makes video from an image: choose an init image")
         wanted["image"] = Image.open(request.init_image).convert("RGB").resize((request.width, request.height))
-    if any(name in type(pipe).__name__ for name in FOUR_K_PLUS_ONE) and (request.frame_count - 1) % 4:
-        raise StudioError(f"{type(pipe).__name__} makes 4k+1 frames (e.g. 49): ask for "
-                          f"{(request.frame_count - 1) // 4 * 4 + 1} or {(request.frame_count - 1) // 4 * 4 + 5}")
+    check_shape(pipe, request)
     return {name: value for name, value in wanted.items() if name in accepted and value is not None}
 
 

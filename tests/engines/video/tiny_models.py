@@ -5,13 +5,18 @@ same loaders as a real model:
 - a DCGAN generator state dict (``.pt`` read with ``weights_only=True``)
   plus the ``.model.json`` card that marks it as a GAN;
 - diffusers folders: Stable Diffusion (keyframes), ModelScope text-to-video
-  (``TextToVideoSDPipeline``), AnimateDiff and Stable Video Diffusion.
+  (``TextToVideoSDPipeline``), AnimateDiff and Stable Video Diffusion;
+- the T5-conditioned text-to-video transformers: CogVideoX, LTX-Video and
+  Wan (UMT5).
 
 Weights are random; shapes are real. The CLIP tokenizer is a byte-level one
-(256 byte symbols, no merges) written in code: nothing is downloaded."""
+(256 byte symbols, no merges) written in code; the T5 tokenizer is a
+SentencePiece unigram model trained in code on a few sentences. Nothing is
+downloaded."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -36,6 +41,63 @@ def write_byte_tokenizer(folder: Path):
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n")
     return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), model_max_length=77)
+
+
+# A few sentences of the kind people type as prompts: enough for SentencePiece
+# to learn word pieces, so prompts tokenize to many ids, not only <unk>.
+T5_CORPUS = (
+    "a red fox runs across the snowy field at dawn",
+    "waves crash on the rocky shore at dusk",
+    "a small boat sails under a bright full moon",
+    "the city lights flicker in the evening rain",
+    "a slow camera pan over green hills and a river",
+    "a cat sleeps in the warm afternoon sun",
+    "clouds drift over the mountains in time lapse",
+    "a dancer spins on a wooden stage under blue light",
+    "fireworks burst above the harbour at night",
+    "a hummingbird hovers near a purple flower",
+    "steam rises from a cup of coffee on the table",
+    "an old train crosses a stone bridge in autumn",
+)
+T5_WIDTH = 32
+
+
+def write_t5_tokenizer(folder: Path, vocab_size: int = 120, hub_layout: bool = False):
+    """A T5 tokenizer over a SentencePiece unigram model trained here.
+
+    ``spiece.model`` is what T5 checkpoints ship; the tokenizer is loaded from
+    it and saved with ``save_pretrained`` (a ``tokenizer.json``). With
+    ``hub_layout`` only ``spiece.model`` and the config stay, as in the
+    CogVideoX and LTX-Video releases, so loading has to convert the
+    SentencePiece model itself."""
+    import sentencepiece
+    from transformers import T5Tokenizer
+
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(T5_CORPUS * 4), model_writer=model, vocab_size=vocab_size, model_type="unigram",
+        pad_id=0, eos_id=1, unk_id=2, bos_id=-1, character_coverage=1.0, hard_vocab_limit=False, minloglevel=2)
+    source = folder / "_spm"
+    source.mkdir(parents=True, exist_ok=True)
+    (source / "spiece.model").write_bytes(model.getvalue())
+    tokenizer = T5Tokenizer.from_pretrained(str(source), extra_ids=0, model_max_length=512)
+    tokenizer.save_pretrained(folder)
+    shutil.copy(source / "spiece.model", folder / "spiece.model")
+    shutil.rmtree(source)
+    if hub_layout:
+        (folder / "tokenizer.json").unlink()
+    return tokenizer
+
+
+def _t5_encoder(vocab_size: int, umt5: bool = False):
+    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
+
+    shape = dict(vocab_size=vocab_size, d_model=T5_WIDTH, d_ff=37, d_kv=8, num_layers=2, num_heads=4,
+                 relative_attention_num_buckets=8, feed_forward_proj="gated-gelu", pad_token_id=0,
+                 eos_token_id=1, decoder_start_token_id=0)
+    if umt5:
+        return UMT5EncoderModel(UMT5Config(**shape))
+    return T5EncoderModel(T5Config(**shape))
 
 
 def _text_encoder():
@@ -162,6 +224,77 @@ def build_svd(folder: Path) -> Path:
     return folder
 
 
-def _save(pipe, folder: Path) -> None:
+def build_cogvideox(folder: Path) -> Path:
+    """A tiny CogVideoX text-to-video pipeline (VAE 8x space, 4x time; patch 2)."""
+    from diffusers import (
+        AutoencoderKLCogVideoX, CogVideoXDDIMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel,
+    )
+
+    torch.manual_seed(SEED)
+    tokenizer = write_t5_tokenizer(folder / "_tok", hub_layout=True)
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=4, attention_head_dim=8, in_channels=4, out_channels=4, time_embed_dim=2,
+        text_embed_dim=T5_WIDTH, num_layers=1, sample_width=8, sample_height=8, sample_frames=9, patch_size=2,
+        temporal_compression_ratio=4)  # text length left at the released 226 tokens, what the pipeline pads to
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3, out_channels=3, block_out_channels=(8, 8, 8, 8), latent_channels=4, layers_per_block=1,
+        norm_num_groups=2, temporal_compression_ratio=4)
+    scheduler = CogVideoXDDIMScheduler(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
+                                       prediction_type="v_prediction", rescale_betas_zero_snr=True,
+                                       timestep_spacing="trailing", clip_sample=False, set_alpha_to_one=True)
+    pipe = CogVideoXPipeline(tokenizer=tokenizer, text_encoder=_t5_encoder(len(tokenizer)), vae=vae,
+                             transformer=transformer, scheduler=scheduler)
+    _save(pipe, folder, tokenizer_files=folder / "_tok")
+    return folder
+
+
+def build_ltx(folder: Path) -> Path:
+    """A tiny LTX-Video pipeline. Its VAE compresses time by 8 like the
+    released model's (space by 8 here, 32 there)."""
+    from diffusers import (
+        AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline, LTXVideoTransformer3DModel,
+    )
+
+    torch.manual_seed(SEED)
+    tokenizer = write_t5_tokenizer(folder / "_tok", hub_layout=True)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=8,
+        cross_attention_dim=32, num_layers=1, caption_channels=T5_WIDTH)
+    vae = AutoencoderKLLTXVideo(
+        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True, False), decoder_spatio_temporal_scaling=(True, True, True, False),
+        patch_size=1, patch_size_t=1, encoder_causal=True, decoder_causal=False)
+    scheduler = FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=True, base_shift=0.95, max_shift=2.05,
+                                                base_image_seq_len=1024, max_image_seq_len=4096, shift_terminal=0.1)
+    pipe = LTXPipeline(scheduler=scheduler, vae=vae, text_encoder=_t5_encoder(len(tokenizer)), tokenizer=tokenizer,
+                       transformer=transformer)
+    _save(pipe, folder, tokenizer_files=folder / "_tok")
+    return folder
+
+
+def build_wan(folder: Path) -> Path:
+    """A tiny Wan 2.1 text-to-video pipeline (UMT5 text encoder; VAE 8x space,
+    4x time; patch 1x2x2)."""
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+
+    torch.manual_seed(SEED)
+    tokenizer = write_t5_tokenizer(folder / "_tok")
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=T5_WIDTH, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
+    pipe = WanPipeline(tokenizer=tokenizer, text_encoder=_t5_encoder(len(tokenizer), umt5=True), vae=vae,
+                       scheduler=FlowMatchEulerDiscreteScheduler(shift=3.0), transformer=transformer)
+    _save(pipe, folder, tokenizer_files=folder / "_tok")
+    return folder
+
+
+def _save(pipe, folder: Path, tokenizer_files: Path | None = None) -> None:
     pipe.save_pretrained(folder, safe_serialization=True)
+    if tokenizer_files is not None:  # keep the tokenizer's files as written (save_pretrained adds a tokenizer.json)
+        shutil.rmtree(folder / "tokenizer")
+        shutil.copytree(tokenizer_files, folder / "tokenizer")
     shutil.rmtree(folder / "_tok", ignore_errors=True)  # the saved pipeline has its own tokenizer folder
