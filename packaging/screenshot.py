@@ -12,13 +12,10 @@ under Xvfb) so the window has a real size and decorations-free geometry:
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import tempfile
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from screenshot_window import open_window, parse_args, save_and_quit, wait_until
+
 PROMPTS = (
     ("sunrise over quiet dunes, soft light", 1234),
     ("glass marbles on velvet", 77),
@@ -27,32 +24,13 @@ PROMPTS = (
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Save a screenshot of the Studio main window.")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshot-main-window.png")
-    parser.add_argument("--theme", default="dark", choices=("dark", "light"))
-    parser.add_argument("--size", default="1440x900", help="window size, WIDTHxHEIGHT")
-    parser.add_argument("--workspace", default="image", help="the tab to show (text, image, audio, video)")
-    args = parser.parse_args()
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    args = parse_args("Save a screenshot of the Studio main window.", "screenshot-main-window.png",
+                      lambda parser: parser.add_argument(
+                          "--workspace", default="image", help="the tab to show (text, image, audio, video)"))
+    # The pictures come from the model-free pattern engine: large and quick.
+    app, services, window = open_window(args, settings={"forms.image.kind": "pattern"})
 
-    home = tempfile.mkdtemp(prefix="studio-screenshot-")
-    os.environ["STUDIO_HOME"] = home
-    sys.path.insert(0, str(REPO))
-
-    from PySide6.QtCore import QTimer
     from PySide6.QtTest import QTest
-
-    from studio.engines.registry import open_studio_services
-    from studio.qt.app import create_application
-    from studio.qt.main_window import MainWindow
-
-    app = create_application()
-    services = open_studio_services()
-    services.settings.set("ui.theme", args.theme)
-    window = MainWindow(services)
-    window.setGeometry(0, 0, width, height)
-    window.show()
-    QTest.qWaitForWindowExposed(window)
 
     image = window.show_workspace("image")
     image.steps.setValue(24)
@@ -72,12 +50,7 @@ def main() -> int:
                 and image.shown_path != "" and all(window.library_panel.has_thumbnail(i)
                                                     for i in window.library_panel.item_ids()))
 
-    deadline = 60_000
-    waited = 0
-    while not ready() and waited < deadline:
-        QTest.qWait(100)
-        waited += 100
-    if not ready():
+    if not wait_until(ready, 60_000):
         print("timed out waiting for the jobs, the device and model discovery", file=sys.stderr)
     # Select the newest library item and the first model so both panels show their details.
     ids = window.library_panel.item_ids()
@@ -88,12 +61,7 @@ def main() -> int:
     window.queue_panel.select(window.queue_panel.job_ids()[-1] if window.queue_panel.job_ids() else 0)
     window.show_workspace(args.workspace)
     QTest.qWait(300)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    window.grab().save(str(args.out))
-    print(f"saved {args.out} ({window.width()}x{window.height()}, theme {args.theme})")
-    QTimer.singleShot(0, window.close)
-    app.exec()
-    return 0
+    return save_and_quit(app, window, args)
 
 
 if __name__ == "__main__":

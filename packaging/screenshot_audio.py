@@ -12,41 +12,19 @@ under Xvfb:
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import tempfile
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from screenshot_window import open_window, parse_args, save_and_quit, wait_until
+
 SPEECH = "Welcome to the harbour at dawn. The boats are coming in, and the gulls are loud."
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Save a screenshot of the Audio workspace.")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshot-audio.png")
-    parser.add_argument("--theme", default="dark", choices=("dark", "light"))
-    parser.add_argument("--size", default="1440x900", help="window size, WIDTHxHEIGHT")
-    args = parser.parse_args()
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    args = parse_args("Save a screenshot of the Audio workspace.", "screenshot-audio.png")
+    app, services, window = open_window(args)
 
-    os.environ["STUDIO_HOME"] = tempfile.mkdtemp(prefix="studio-screenshot-")
-    sys.path.insert(0, str(REPO))
-
-    from PySide6.QtCore import QTimer
     from PySide6.QtTest import QTest
 
-    from studio.engines.registry import open_studio_services
-    from studio.qt.app import create_application
-    from studio.qt.main_window import MainWindow
-
-    app = create_application()
-    services = open_studio_services()
-    services.settings.set("ui.theme", args.theme)
-    window = MainWindow(services)
-    window.setGeometry(0, 0, width, height)
-    window.show()
-    QTest.qWaitForWindowExposed(window)
     audio = window.show_workspace("audio")
     window.models_dock.hide()  # room for the tracks
 
@@ -56,10 +34,7 @@ def main() -> int:
         page.seed_field.random_button.setChecked(False)
         page.set_values(values)
         audio.generate()
-        waited = 0
-        while (audio.active_jobs or audio._loading) and waited < 120_000:
-            QTest.qWait(100)
-            waited += 100
+        wait_until(lambda: not (audio.active_jobs or audio._loading), 120_000)
 
     generate("speech", {"prompt": SPEECH, "seed": 7})
     generate("music", {"style": "lofi", "key": "A", "mode": "minor", "tempo": 84.0, "bars": 4, "seed": 2024})
@@ -74,18 +49,9 @@ def main() -> int:
     tracks.timeline.set_selection(int(2.0 * rate), int(5.5 * rate))
     tracks.timeline.set_cursor(int(2.0 * rate))
     audio.set_kind("music")
-    waited = 0
-    while tracks.spectrogram_pending() and waited < 30_000:
-        QTest.qWait(100)
-        waited += 100
+    wait_until(lambda: not tracks.spectrogram_pending(), 30_000)
     QTest.qWait(500)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    window.grab().save(str(args.out))
-    print(f"saved {args.out} ({window.width()}x{window.height()}, theme {args.theme}); "
-          f"tracks: {[t.name for t in tracks.session.tracks]}")
-    QTimer.singleShot(0, window.close)
-    app.exec()
-    return 0
+    return save_and_quit(app, window, args, f"tracks: {[t.name for t in tracks.session.tracks]}")
 
 
 if __name__ == "__main__":

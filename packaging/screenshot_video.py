@@ -9,55 +9,25 @@ consistency graph of the first clip before and after a deflicker job.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
-import tempfile
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from screenshot_window import open_window, parse_args, save_and_quit
+from screenshot_window import wait_until as wait_for
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Save a screenshot of the Video workspace.")
-    parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshot-video.png")
-    parser.add_argument("--theme", default="dark", choices=("dark", "light"))
-    parser.add_argument("--size", default="1440x900", help="window size, WIDTHxHEIGHT")
-    args = parser.parse_args()
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    args = parse_args("Save a screenshot of the Video workspace.", "screenshot-video.png")
+    app, services, window = open_window(args, start_workspace="video")
 
-    os.environ["STUDIO_HOME"] = tempfile.mkdtemp(prefix="studio-screenshot-")
-    sys.path.insert(0, str(REPO))
-
-    from PySide6.QtCore import QTimer
     from PySide6.QtTest import QTest
 
     from studio.core.jobs import CancelToken, NullReporter
     from studio.engines.audio.requests import MusicRequest
     from studio.engines.execute import execute_job
-    from studio.engines.registry import open_studio_services
-    from studio.qt.app import create_application
-    from studio.qt.main_window import MainWindow
 
-    app = create_application()
-    services = open_studio_services()
-    services.settings.set("ui.theme", args.theme)
-    # Start on the Video tab, so the other workspaces are not built: a built
-    # page's minimum width counts for the whole tab widget, and the window's.
-    services.settings.set("ui.workspace", "video")
-    window = MainWindow(services)
-    window.setGeometry(0, 0, width, height)
-    window.show()
-    QTest.qWaitForWindowExposed(window)
     video = window.show_workspace("video")
     window.models_dock.hide()  # room for the editor
     editor = video.editor
-
-    def wait_for(condition, limit_ms: int = 180_000) -> None:
-        waited = 0
-        while not condition() and waited < limit_ms:
-            QTest.qWait(100)
-            waited += 100
 
     wait_for(lambda: video.model_picker.findData("dcgan-faces-64") >= 0, 60_000)
     form = video.form
@@ -90,13 +60,8 @@ def main() -> int:
     editor.view.zoom_to_fit()
     editor.playback.seek(36)
     QTest.qWait(800)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    window.grab().save(str(args.out))
-    print(f"saved {args.out} ({window.width()}x{window.height()}, theme {args.theme}); "
-          f"graph: {editor.graph.caption()}; message: {video.message_label.text()}")
-    QTimer.singleShot(0, window.close)
-    app.exec()
-    return 0
+    return save_and_quit(app, window, args,
+                         f"graph: {editor.graph.caption()}; message: {video.message_label.text()}")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,8 @@ def find_card(model_id: str, modality: str) -> ModelCard:
         usable = [c for c in manager.cards(modality) if c.usable]
         if not usable:
             raise StudioError(f"no {modality} model was found; add a model folder in Settings")
-        raise StudioError(f"choose a {modality} model, e.g. --model {usable[0].id}")
+        article = "an" if modality[0] in "aeiou" else "a"
+        raise StudioError(f"choose {article} {modality} model, e.g. --model {usable[0].id}")
     try:
         return manager.card(model_id)
     except StudioError:
