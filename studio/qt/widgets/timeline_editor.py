@@ -7,8 +7,9 @@ The editor owns the timeline model, the media cache and the playback. It
 does not run jobs itself: operations and exports are handed to the
 workspace as requests (``edit_requested`` / ``export_requested``), which
 queues them like any job (progress, cancel, the library) and hands the
-result back (``edit_finished``). Analysis of a clip for the graph runs in
-the window's task pool on the clip's proxy frames.
+result back (``edit_finished``). The keyframe tools (save, propagate,
+regenerate a frame) are in ``timeline_keyframes``. Analysis of a clip for
+the graph runs in the window's task pool on the clip's proxy frames.
 """
 
 from __future__ import annotations
@@ -18,24 +19,27 @@ from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QAction, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog, QHBoxLayout, QLabel, QMenu, QSizePolicy, QSplitter, QToolButton, QVBoxLayout, QWidget,
 )
 
 from studio.core.jobs import StudioError
+from studio.core.models.cards import ModelCard
 from studio.engines.video.timeline import DEFAULT_IMAGE_FRAMES, PROJECT_SUFFIX, Timeline
 from studio.qt import theme
 from studio.qt.tasks import Tasks
 from studio.qt.widgets.consistency_graph import ConsistencyGraph
 from studio.qt.widgets.image_view import ImageView
 from studio.qt.widgets.timeline import HEADER_WIDTH, TimelineWidget
+from studio.qt.widgets.timeline_keyframes import KeyframeEdits, render_still
 from studio.qt.widgets.timeline_media import CachedAudio, MediaCache, ProxySource
 from studio.qt.widgets.timeline_playback import TimelinePlayback
 from studio.qt.widgets.timeline_tools import ConsistencyTools
 
 PREVIEW_SIDE = 640
 STILL_DELAY_MS = 150  # after the playhead rests this long, the viewer shows the full-size frame
+REGENERATE_KEYS = "Ctrl+R"  # free in the editor and the window (the timeline's own keys are unmodified letters)
 EXPORT_FILTERS = {"MP4 video (*.mp4)": "mp4", "Animated WebP (*.webp)": "webp", "Animated GIF (*.gif)": "gif",
                   "OpenTimelineIO (*.otio)": "otio"}
 
@@ -44,19 +48,6 @@ def analyse_frames(frames: list) -> Any:
     from studio.engines.video.flow import analyse
 
     return analyse(frames)
-
-
-def render_still(project_state: dict, frame: int) -> tuple[int, Any]:
-    """The timeline's full-size frame (runs in a task: decoding stays off the GUI thread)."""
-    from studio.engines.video.compose import DecodingSource, render_frame
-    from studio.engines.video.timeline import Project
-
-    project = Project.from_dict(project_state)
-    source = DecodingSource()
-    try:
-        return frame, render_frame(project, frame, source)
-    finally:
-        source.close()
 
 
 class TimelineEditor(QWidget):
@@ -77,6 +68,7 @@ class TimelineEditor(QWidget):
         self._reports: dict[str, Any] = {}  # media path -> its consistency report
         self._before: dict[int, Any] = {}  # clip id -> report before its pending operation
         self._graph_clip: int | None = None  # the clip the graph measures
+        self.keyframes = KeyframeEdits(self)
         self._build()
         self.timeline.listeners.append(self._on_model_changed)
         self.playback.playhead_changed.connect(self._on_playhead)
@@ -85,6 +77,7 @@ class TimelineEditor(QWidget):
         self.cache.media_ready.connect(self._on_media_ready)
         self.cache.media_failed.connect(self._on_media_failed)
         self.view.message.connect(self.message)
+        self.keyframes.message.connect(self.message)
         self.view.selection_changed.connect(self._on_selection)
         self.view.view_changed.connect(self._sync_graph)
         self.graph.frame_clicked.connect(self.playback.seek)
@@ -191,10 +184,20 @@ class TimelineEditor(QWidget):
         self.tools = ConsistencyTools()
         self.tools.analyse_requested.connect(self.analyse_selected)
         self.tools.operation_requested.connect(self.request_edit)
-        self.tools.save_frame_requested.connect(self.choose_save_frame)
-        self.tools.propagate_requested.connect(self.choose_propagation)
+        self.tools.save_frame_requested.connect(self.keyframes.choose_save_frame)
+        self.tools.propagate_requested.connect(self.keyframes.choose_propagation)
+        self.regenerate_action = QAction("Regenerate frame…", self)
+        self.regenerate_action.setShortcut(QKeySequence(REGENERATE_KEYS))
+        self.regenerate_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.regenerate_action.setToolTip("Redraw the playhead's frame image to image and carry it along the clip")
+        self.regenerate_action.triggered.connect(self.keyframes.choose_regeneration)
+        self.addAction(self.regenerate_action)
+        self.tools.add_keyframe_action(self.regenerate_action)
         self.strength, self.target_fps = self.tools.strength, self.tools.target_fps
         return self.tools
+
+    def set_model_cards(self, cards: list[ModelCard]) -> None:
+        self.keyframes.set_model_cards(cards)
 
     # --- media --------------------------------------------------------------------------------
     def add_media(self, path: str | Path, start: int | None = None) -> int:
@@ -397,28 +400,42 @@ class TimelineEditor(QWidget):
                 self.graph.clear("Select a clip and press Analyse to measure its frame consistency")
         self.graph.set_mapping(self.view.x_of, HEADER_WIDTH)
 
+    def _media_ratio(self, clip) -> float:
+        """Media frames per timeline frame."""
+        prepared = self.cache.request(clip.media)
+        return (prepared.info.fps / self.timeline.project.fps) if prepared is not None and prepared.info.fps else 1.0
+
+    def media_frame(self, clip, frame: int) -> int:
+        """The frame of ``clip``'s media shown at timeline ``frame``."""
+        return int(round((clip.source_in + frame - clip.start) * self._media_ratio(clip)))
+
+    def clip_range(self, clip) -> tuple[int, int]:
+        """The clip's frames in its media."""
+        return self.media_frame(clip, clip.start), self.media_frame(clip, clip.end)
+
     def edit_range(self, clip) -> tuple[int, int]:
         """The clip's frames (in its media) the operation covers: In..Out if set inside it, else all."""
-        prepared = self.cache.request(clip.media)
-        ratio = (prepared.info.fps / self.timeline.project.fps) if prepared is not None and prepared.info.fps else 1
         lo = max(clip.start, self.view.mark_in if self.view.mark_in is not None else clip.start)
         hi = min(clip.end, self.view.mark_out if self.view.mark_out is not None else clip.end)
         if hi <= lo:
             lo, hi = clip.start, clip.end
-        return (int(round((clip.source_in + lo - clip.start) * ratio)),
-                int(round((clip.source_in + hi - clip.start) * ratio)))
+        return self.media_frame(clip, lo), self.media_frame(clip, hi)
 
-    def request_edit(self, operation: str, edits: tuple[str, ...] = ()) -> None:
+    def request_edit(self, operation: str, edits: tuple[str, ...] = (), clip=None,
+                     span: tuple[int, int] | None = None, label: str = "") -> None:
+        """Queue ``operation`` on ``clip`` (default: the target clip) over
+        ``span`` media frames (default: its edit range)."""
         from studio.engines.video.requests import VideoEditRequest
 
-        clip = self.target_clip()
+        if clip is None:
+            clip = self.target_clip()
         if clip is None:
             self.message.emit("Select a video clip first")
             return
-        start, end = self.edit_range(clip)
+        start, end = span or self.edit_range(clip)
         request = VideoEditRequest(source=clip.media, operation=operation, strength=self.strength.value(),
                                    start=start, end=end, target_fps=self.target_fps.value(), edits=edits,
-                                   prompt=f"{clip.name}: {operation}")
+                                   prompt=label or f"{clip.name}: {operation}")
         try:
             request.validate()
         except StudioError as exc:
@@ -448,36 +465,6 @@ class TimelineEditor(QWidget):
             self.analyse_selected()
         elif tries:
             QTimer.singleShot(100, lambda: self._analyse_when_ready(clip_id, tries - 1))
-
-    def choose_propagation(self) -> None:
-        clip = self.target_clip()
-        if clip is None:
-            self.message.emit("Select a video clip first")
-            return
-        path, _ = QFileDialog.getOpenFileName(self, "The edited frame", str(self.work_folder),
-                                              "Images (*.png *.jpg *.jpeg *.webp)")
-        if path:
-            self.propagate_from(clip, self.playback.playhead, path)
-
-    def propagate_from(self, clip, frame: int, path: str) -> None:
-        """Carry the edited image of timeline ``frame`` along ``clip``."""
-        prepared = self.cache.request(clip.media)
-        ratio = prepared.info.fps / self.timeline.project.fps if prepared is not None else 1.0
-        media_frame = int(round((clip.source_in + frame - clip.start) * ratio))
-        self.view.select({clip.id})
-        self.request_edit("propagate", (f"{media_frame}:{path}",))
-
-    def choose_save_frame(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save frame", str(self.work_folder / "frame.png"), "PNG (*.png)")
-        if path:
-            self.save_frame(Path(path))
-
-    def save_frame(self, path: Path) -> Path:
-        from studio.core.atomic import atomic_write_bytes
-        from studio.core.images import encode_png
-
-        _frame, pixels = render_still(self.timeline.project.to_dict(), self.playback.playhead)
-        return atomic_write_bytes(path, encode_png(pixels))
 
     # --- viewer ---------------------------------------------------------------------------------
     def preview_size(self) -> tuple[int, int]:

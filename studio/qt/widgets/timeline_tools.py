@@ -1,7 +1,8 @@
 """The row of frame-consistency operations under the consistency graph:
 Analyse, Deflicker at a strength, Interpolate to a frame rate, Bridge the
-In..Out frames, and the keyframe tools (save the playhead's frame to paint
-or regenerate it, then carry the edited frame along the clip).
+In..Out frames, and the keyframe tools (regenerate the playhead's frame
+image to image, or save it to paint it elsewhere, then carry the edited
+frame along the clip).
 
 The row only asks; the editor decides what clip and range an operation
 applies to and queues it."""
@@ -9,6 +10,7 @@ applies to and queues it."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QMenu, QSpinBox, QToolButton, QWidget
 
 SPIN_WIDTH = 78
@@ -49,10 +51,10 @@ class ConsistencyTools(QWidget):
             button.clicked.connect(lambda _checked=False, n=name: self.operation_requested.emit(n))
         self.keyframe_button = _button("Keyframe edit", "Edit one frame and carry the edit along the clip")
         self.keyframe_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        menu = QMenu(self.keyframe_button)
-        menu.addAction("Save the playhead's frame…", self.save_frame_requested.emit)
-        menu.addAction("Propagate an edited frame…", self.propagate_requested.emit)
-        self.keyframe_button.setMenu(menu)
+        self.keyframe_menu = QMenu(self.keyframe_button)
+        self.keyframe_menu.addAction("Save the playhead's frame…", self.save_frame_requested.emit)
+        self.keyframe_menu.addAction("Propagate an edited frame…", self.propagate_requested.emit)
+        self.keyframe_button.setMenu(self.keyframe_menu)
         row.addWidget(self.analyse_button)
         row.addSpacing(8)
         row.addWidget(self.strength)
@@ -64,6 +66,12 @@ class ConsistencyTools(QWidget):
         row.addWidget(self.buttons["bridge"])
         row.addWidget(self.keyframe_button)
         row.addStretch(1)
+
+    def add_keyframe_action(self, action: QAction) -> None:
+        """An editor action (with its shortcut) at the top of the keyframe menu."""
+        first = self.keyframe_menu.actions()[0]
+        self.keyframe_menu.insertAction(first, action)
+        self.keyframe_menu.insertSeparator(first)
 
 
 def _button(text: str, tip: str) -> QToolButton:

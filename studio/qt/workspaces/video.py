@@ -12,7 +12,9 @@ Consistency operations and exports run as jobs too (``video-edit``,
 ``video-export``): they show in the queue, report progress, can be
 cancelled, and their results go to the library with their recipe. An
 operation's result replaces its clip's media (one undo step) and is
-measured again, so the graph shows before and after.
+measured again, so the graph shows before and after. Regenerating a frame
+queues an ``image`` img2img job first; its result is handed to the editor,
+which queues the propagation that puts it in the clip.
 """
 
 from __future__ import annotations
@@ -165,6 +167,7 @@ class VideoWorkspace(Workspace):
 
     def set_model_cards(self, cards: list[ModelCard]) -> None:
         self.model_picker.set_cards(cards)
+        self.editor.set_model_cards(cards)
 
     # --- output ----------------------------------------------------------------------------
     def build_output(self) -> QWidget:
@@ -184,7 +187,9 @@ class VideoWorkspace(Workspace):
         self.editor.message.connect(self.show_message)
         self.editor.edit_requested.connect(self.submit_edit)
         self.editor.export_requested.connect(self.submit_export)
+        self.editor.keyframes.regenerate_requested.connect(self.submit_regeneration)
         self._edit_jobs: dict[int, int] = {}  # job id -> clip id
+        self._regenerate_jobs: dict[int, Any] = {}  # job id -> RegeneratePlan
         self._export_jobs: dict[int, Any] = {}  # job id -> request
         self._closing_watched = False
         return area
@@ -200,6 +205,11 @@ class VideoWorkspace(Workspace):
         job = self._submit(request)
         self._edit_jobs[job.id] = clip_id
         self.show_message(f"{request.operation.title()} queued (job {job.id})")
+
+    def submit_regeneration(self, request, plan) -> None:
+        job = self._submit(request)
+        self._regenerate_jobs[job.id] = plan
+        self.show_message(f"Regenerating frame {plan.frame} (job {job.id})")
 
     def submit_export(self, request) -> None:
         job = self._submit(request)
@@ -217,6 +227,12 @@ class VideoWorkspace(Workspace):
             self.editor.show_preview(payload)
 
     def _on_job_finished(self, job_id: int, item: LibraryItem) -> None:
+        plan = self._regenerate_jobs.pop(job_id, None)
+        if plan is not None:
+            if self._end_job(job_id):
+                self.job_status.setText(f"Job {job_id} finished")
+            self.editor.keyframes.regenerated(plan, item.path)
+            return
         clip_id = self._edit_jobs.pop(job_id, None)
         export = self._export_jobs.pop(job_id, None)
         if clip_id is None and export is None:
@@ -241,12 +257,18 @@ class VideoWorkspace(Workspace):
     def _on_job_failed(self, job_id: int, message: str, details: str) -> None:
         self._edit_jobs.pop(job_id, None)
         self._export_jobs.pop(job_id, None)
+        plan = self._regenerate_jobs.pop(job_id, None)
         super()._on_job_failed(job_id, message, details)
+        if plan is not None:
+            self.editor.keyframes.regeneration_ended(plan, f"the image job failed: {message}")
 
     def _on_job_cancelled(self, job_id: int) -> None:
         self._edit_jobs.pop(job_id, None)
         self._export_jobs.pop(job_id, None)
+        plan = self._regenerate_jobs.pop(job_id, None)
         super()._on_job_cancelled(job_id)
+        if plan is not None:
+            self.editor.keyframes.regeneration_ended(plan, "the image job was cancelled")
 
     def show_result(self, item: LibraryItem) -> None:
         """A generated clip: onto the timeline, at the end of the first video track."""
