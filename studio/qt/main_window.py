@@ -36,6 +36,7 @@ from studio.qt.runner import JobRunner
 from studio.qt.tasks import Tasks
 from studio.qt.widgets.error_dialog import show_error
 from studio.qt.widgets.settings_dialog import SettingsDialog
+from studio.qt.widgets.transport import Transport
 from studio.qt.workspaces.base import Workspace, WorkspaceContext
 from studio.qt.workspaces.tabs import WORKSPACES, WorkspaceTab, Workspaces
 
@@ -416,6 +417,9 @@ class MainWindow(QMainWindow):
             self.models_panel.refresh()
         if "preview.max_fps" in keys:
             self.runner.set_max_fps(float(self.settings.get("preview.max_fps")))
+        if "audio.output_device" in keys:
+            for transport in self.findChildren(Transport):
+                transport.use_device(str(self.settings.get("audio.output_device") or ""))
 
     def about(self) -> None:
         QMessageBox.about(self, "About Studio",

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget
 
 from studio.core.jobs import JobState
 from studio.qt import theme
+from tests.helpers.null_audio import no_audio_device, null_audio_device  # noqa: F401 - fixtures
 from tests.qt.conftest import make_active
 
 REPO = Path(__file__).resolve().parents[2]
@@ -158,6 +159,31 @@ def test_settings_dialog_edits_folders_budget_and_preview_rate(qtbot, window, tm
     dialog.accept()
     assert window.settings.get("models.folders") == []
     assert Path(folder) not in window.services.models.user_folders
+
+
+def test_settings_dialog_chooses_the_audio_output_and_the_audio_transport_follows(
+        qtbot, window, null_audio_device):
+    transport = window.show_workspace("audio").transport
+    qtbot.waitUntil(lambda: bool(transport.devices), timeout=10000)  # the background scan found it
+    assert transport.player.device == ""
+    dialog = window.open_settings()
+    combo = dialog.audio_output
+    assert combo.isEnabled() and combo.currentData() == ""
+    combo.setCurrentIndex(combo.findData(null_audio_device.name))
+    dialog.accept()
+    assert window.settings.get("audio.output_device") == null_audio_device.name
+    assert transport.player.device == null_audio_device.name
+    assert transport.device_combo.currentData() == null_audio_device.name
+    assert window.open_settings().audio_output.currentData() == null_audio_device.name
+
+
+def test_settings_dialog_says_playback_is_unavailable_without_a_device(qtbot, window, no_audio_device):
+    window.settings.set("audio.output_device", "USB headset")
+    dialog = window.open_settings()
+    assert not dialog.audio_output.isEnabled()
+    assert "unavailable" in dialog.audio_output.currentText()
+    dialog.accept()  # keeps the remembered device for when it is plugged in again
+    assert window.settings.get("audio.output_device") == "USB headset"
 
 
 def test_close_stops_the_worker_and_every_background_thread(qtbot, window):

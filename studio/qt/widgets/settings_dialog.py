@@ -1,6 +1,7 @@
 """The Settings dialog: theme, model folders, the memory budget for loaded
-models and the live-preview rate. It only edits the settings file; the
-window applies what changed (``settings_changed`` carries the keys)."""
+models, the live-preview rate and the audio output device. It only edits the
+settings file; the window applies what changed (``settings_changed``
+carries the keys)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from PySide6.QtWidgets import (
     QSpinBox, QVBoxLayout, QWidget,
 )
 
+from studio.core.playback import output_devices
 from studio.core.settings import Settings
 from studio.qt import theme
+
+
+AUDIO_OUTPUT_SETTING = "audio.output_device"
 
 
 class SettingsDialog(QDialog):
@@ -81,6 +86,9 @@ class SettingsDialog(QDialog):
         self.fps.setValue(int(settings.get("preview.max_fps")))
         self.fps.setToolTip("How often live previews may redraw; lower it on a slow machine")
         form.addRow("Preview updates", self.fps)
+
+        self.audio_output = self._audio_output_combo(str(settings.get(AUDIO_OUTPUT_SETTING) or ""))
+        form.addRow("Audio output", self.audio_output)
         layout.addLayout(form)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -88,6 +96,24 @@ class SettingsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self._update_buttons()
+
+    @staticmethod
+    def _audio_output_combo(current: str) -> QComboBox:
+        combo = QComboBox()
+        combo.setObjectName("audioOutput")
+        devices = output_devices()
+        if not devices:
+            combo.addItem("No output device: playback is unavailable", current)
+            combo.setEnabled(False)
+            return combo
+        combo.addItem("System default", "")
+        for device in devices:
+            combo.addItem(device.name, device.name)
+        if current and combo.findData(current) < 0:  # remembered but not connected now: keep it
+            combo.addItem(f"{current} (not connected)", current)
+        combo.setCurrentIndex(max(0, combo.findData(current)))
+        combo.setToolTip("Where the Audio workspace plays; also chosen on its transport bar")
+        return combo
 
     # --- folders -------------------------------------------------------------------
     def _choose_folder(self) -> None:
@@ -117,6 +143,7 @@ class SettingsDialog(QDialog):
             "models.folders": self.folder_list(),
             "models.memory_budget_mb": self.budget.value(),
             "preview.max_fps": self.fps.value(),
+            AUDIO_OUTPUT_SETTING: self.audio_output.currentData(),
         }
 
     def set_theme(self, name: str) -> None:

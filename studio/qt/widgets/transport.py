@@ -151,6 +151,13 @@ class Transport(QWidget):
             return
         self.set_device(str(name))
 
+    def use_device(self, name: str) -> None:
+        """Switch to ``name`` chosen elsewhere (the Settings dialog), and show it here."""
+        if name != self.player.device:
+            self.set_device(name)
+            if self.devices:
+                self._on_devices(self.devices)
+
     def set_device(self, name: str) -> None:
         was_playing = self.player.state == "playing"
         self.player.close()  # the stream belongs to the old device
