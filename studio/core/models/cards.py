@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 MODALITIES = ("text", "image", "audio", "video")
+# Video models that make in-between frames of a clip rather than a clip:
+# RIFE IFNet weights and RIFE/FILM ONNX exports.
+INTERPOLATOR_FORMATS = ("rife", "onnx-interpolator")
 
 
 @dataclass
@@ -18,7 +21,8 @@ class ModelCard:
     id: str
     name: str
     modality: str  # one of MODALITIES, or "" when unknown
-    format: str  # diffusers, transformers, gguf, safetensors, lora, torch-state-dict, onnx-voice, soundfont
+    format: str  # diffusers, transformers, gguf, safetensors, lora, torch-state-dict, onnx-voice, soundfont,
+    # gan, rife, onnx-interpolator
     path: Path
     size_bytes: int = 0
     licence: str = "unknown"
@@ -31,6 +35,11 @@ class ModelCard:
     @property
     def usable(self) -> bool:
         return not self.error
+
+    @property
+    def is_interpolator(self) -> bool:
+        """A frame interpolation model (video modality, but it makes no clips)."""
+        return self.format in INTERPOLATOR_FORMATS
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

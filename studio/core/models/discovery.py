@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from studio.core.models.cards import ModelCard, apply_card_file
-from studio.core.models.formats import classify_diffusers, classify_file, classify_transformers, folder_size
+from studio.core.models.formats import (
+    RIFE_WEIGHTS, classify_diffusers, classify_file, classify_rife, classify_transformers, folder_size,
+)
 from studio.core.paths import RESOURCES
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,8 @@ def _classify_folder(folder: Path, source: str) -> ModelCard | None:
         any(folder.glob("*.safetensors")) or any(folder.glob("*.bin"))
     ):
         card = classify_transformers(folder, source)
+    elif (folder / RIFE_WEIGHTS).is_file():  # Practical-RIFE's train_log folder
+        card = classify_rife(folder / RIFE_WEIGHTS, source)
     else:
         return None
     card.size_bytes = folder_size(folder)

@@ -1,18 +1,26 @@
 """Recognising model files and folders by their content, without loading
 weights: diffusers and transformers folders, single-file safetensors
-(checkpoint or LoRA), GGUF, Piper ONNX voices, SoundFonts, and pickled torch
-files (which are only accepted when ``torch.load(weights_only=True)`` can
-read them; anything that needs full unpickling is refused with a reason)."""
+(checkpoint or LoRA), GGUF, Piper ONNX voices, SoundFonts, frame
+interpolators (RIFE weights by their tensor names; RIFE/FILM ONNX exports by
+their name or a ``.model.json`` card), and pickled torch files (which are
+only accepted when ``torch.load(weights_only=True)`` can read them; anything
+that needs full unpickling is refused with a reason)."""
 
 from __future__ import annotations
 
 import json
+import re
 import struct
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from studio.core.models.cards import ModelCard, card_id
 
 PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin", ".tar"}
+RIFE_WEIGHTS = "flownet.pkl"  # what Practical-RIFE releases, inside a train_log folder
+_IFNET_FIRST_CONV = re.compile(r"^(module\.)?block0\.conv0\.0\.0\.weight$")
+_INTERPOLATOR_NAME = re.compile(r"(^|[^a-z])(rife|film)", re.IGNORECASE)
 SAFETENSORS_HEADER_LIMIT = 100 * 1024 * 1024
 
 _PIPELINE_MODALITY = (
@@ -92,6 +100,35 @@ def classify_transformers(folder: Path, source: str) -> ModelCard:
     return card
 
 
+def is_ifnet(keys: Iterable[Any]) -> bool:
+    """Whether tensor names are those of a RIFE IFNet (``block0.conv0 ...``,
+    ``lastconv``; with or without the ``module.`` prefix)."""
+    names = [str(key) for key in keys]
+    return any(_IFNET_FIRST_CONV.match(name) for name in names) and any(".lastconv" in name for name in names)
+
+
+def rife_card(path: Path, source: str) -> ModelCard:
+    """A RIFE weights file, named after its folder (or the folder above a
+    ``train_log`` folder) when the file has the generic name ``flownet``."""
+    folder = path.parent
+    name = path.stem
+    if name.lower() == "flownet":
+        name = folder.parent.name if folder.name.lower() == "train_log" and folder.parent.name else folder.name
+    card = ModelCard(card_id(name, path), name, "video", "rife", path, source=source, architecture="rife",
+                     description="Frame interpolation (RIFE IFNet): in-between frames for retiming clips")
+    card.size_bytes = path.stat().st_size
+    return card
+
+
+def classify_rife(path: Path, source: str) -> ModelCard:
+    """A card for Practical-RIFE's ``flownet.pkl``, read only as weights."""
+    card = rife_card(path, source)
+    state, card.error = load_pickle_safely(path)
+    if not card.error and not (isinstance(state, dict) and is_ifnet(state)):
+        card.error = "not a RIFE IFNet state dict (no block0.conv0 and lastconv weights)"
+    return card
+
+
 def classify_file(path: Path, source: str, lora_folder: bool = False) -> ModelCard | None:
     """A card for a single model file, or None if the file is not a model."""
     suffix = path.suffix.lower()
@@ -104,6 +141,8 @@ def classify_file(path: Path, source: str, lora_folder: bool = False) -> ModelCa
             card.error = f"unreadable safetensors file: {exc}"
             return card
         keys = [k for k in header if k != "__metadata__"]
+        if is_ifnet(keys):
+            return rife_card(path, source)
         if lora_folder or any("lora" in k.lower() for k in keys[:200]):
             card.format = "lora"
         card.extra["tensors"] = len(keys)
@@ -118,6 +157,18 @@ def classify_file(path: Path, source: str, lora_folder: bool = False) -> ModelCa
         card = ModelCard(card_id(name, path), name, "audio", "onnx-voice", path, source=source)
         card.architecture = "piper"
         return card
+    if suffix == ".onnx":
+        # Which ONNX graphs interpolate frames cannot be told without a runtime:
+        # the name (rife..., film...) says so, or a .model.json card beside it.
+        named = _INTERPOLATOR_NAME.search(name)
+        if named:
+            card = ModelCard(card_id(name, path), name, "video", "onnx-interpolator", path, source=source,
+                             architecture=f"{named.group(2).lower()}-onnx",
+                             description="Frame interpolation (ONNX): in-between frames for retiming clips")
+            return card
+        if path.with_suffix(".model.json").exists():
+            return ModelCard(card_id(name, path), name, "", "onnx", path, source=source)
+        return None
     if suffix in (".sf2", ".sf3"):
         card = ModelCard(card_id(name, path), name, "audio", "soundfont", path, source=source)
         with open(path, "rb") as handle:
@@ -127,23 +178,30 @@ def classify_file(path: Path, source: str, lora_folder: bool = False) -> ModelCa
         return card
     if suffix in PICKLE_SUFFIXES:
         card = ModelCard(card_id(name, path), name, "", "torch-state-dict", path, source=source)
-        card.error = check_pickle_safe(path)
+        state, card.error = load_pickle_safely(path)
+        if not card.error and isinstance(state, dict) and is_ifnet(state):
+            return rife_card(path, source)  # RIFE weights renamed (rife46.pth and the like)
         return card
     return None
 
 
-def check_pickle_safe(path: Path) -> str:
-    """Empty if ``torch.load(weights_only=True)`` reads the file, else why not.
+def load_pickle_safely(path: Path) -> tuple[Any, str]:
+    """What ``torch.load(weights_only=True)`` reads from the file (memory-mapped
+    where it can be) and an empty reason, or None and why it cannot be read.
 
     Only the restricted unpickler runs, so no code in the file executes."""
     import torch
 
     try:
-        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True), ""
     except Exception:  # noqa: BLE001 - any failure means "not safe to load"
         try:  # legacy (non-zip) files cannot be memory-mapped; retry without
-            torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True), ""
         except Exception as exc:  # noqa: BLE001
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            return f"skipped: pickle file is not loadable safely with weights_only=True ({reason[:160]})"
-    return ""
+            return None, f"skipped: pickle file is not loadable safely with weights_only=True ({reason[:160]})"
+
+
+def check_pickle_safe(path: Path) -> str:
+    """Empty if ``torch.load(weights_only=True)`` reads the file, else why not."""
+    return load_pickle_safely(path)[1]
