@@ -75,6 +75,18 @@ def _soundfont(card: ModelCard, device: str) -> Any:
     return card.path.read_bytes()
 
 
+def _rife(card: ModelCard, device: str) -> Any:
+    from studio.engines.video.rife import load_ifnet
+
+    return load_ifnet(card.path, device)
+
+
+def _onnx_interpolator(card: ModelCard, device: str) -> Any:
+    from studio.engines.video.onnx_interp import open_interpolator
+
+    return open_interpolator(card.path, device, card.name)
+
+
 _LOADERS = {
     "diffusers": _diffusers,
     "transformers": _transformers,
@@ -85,4 +97,6 @@ _LOADERS = {
     "gan": _gan,
     "onnx-voice": _onnx_voice,
     "soundfont": _soundfont,
+    "rife": _rife,
+    "onnx-interpolator": _onnx_interpolator,
 }

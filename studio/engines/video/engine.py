@@ -78,15 +78,17 @@ def apply_edit(request: VideoEditRequest, frames: list[np.ndarray], fps: float, 
 
         return deflicker(frames, request.strength, request.start, end, cancel=cancel, progress=progress), fps
     if request.operation == "interpolate":
-        from studio.engines.video.interpolate import retime
+        from studio.engines.video.interpolate import interpolator_for, retime
 
         target = request.target_fps or fps * 2
-        return retime(frames, fps, target, cancel=cancel, progress=progress), target
+        interpolator = interpolator_for(request.interpolator)
+        return retime(frames, fps, target, cancel=cancel, progress=progress, interpolator=interpolator), target
     if request.operation == "bridge":
-        from studio.engines.video.interpolate import bridge
+        from studio.engines.video.interpolate import bridge, interpolator_for
 
+        interpolator = interpolator_for(request.interpolator)
         try:
-            return bridge(frames, request.start, end), fps
+            return bridge(frames, request.start, end, interpolator=interpolator), fps
         except ValueError as exc:
             raise StudioError(str(exc)) from exc
     if request.operation == "propagate":
@@ -113,6 +115,10 @@ def run_edit(request: VideoEditRequest, report: Reporter, cancel: CancelToken) -
     info = probe(Path(request.source).expanduser())
     if info.kind != "video":
         raise StudioError(f"{info.path.name} is not a video clip")
+    if request.interpolator:  # an unknown model is said before the clip is read and measured
+        from studio.engines.video.interpolate import interpolator_card
+
+        interpolator_card(request.interpolator)
     report.progress(0, 1, "reading frames")
     frames = read_frames(info.path, cancel=cancel)
     before = analyse(frames, cancel, lambda d, t: report.progress(d, t, "measuring"))

@@ -7,8 +7,10 @@
 Each frame is previewed as it is made. On cancel the frames made so far
 are kept as a partial clip (the artifact is marked ``stopped``, its recipe
 ``partial``). Optional post-processing, in this order: deflicker, then
-optical-flow retiming to ``interpolate`` fps; the consistency of the clip
-before and after is measured and stored in the recipe."""
+retiming to ``interpolate`` fps (by optical flow, or by the ``interpolator``
+model, which is loaded before any frame is made so that a missing model
+costs no generation); the consistency of the clip before and after is
+measured and stored in the recipe."""
 
 from __future__ import annotations
 
@@ -49,6 +51,14 @@ def run(request: VideoRequest, report: Reporter, cancel: CancelToken) -> Artifac
 
     request.validate()
     card = context.find_card(request.model_id, "video")
+    if card.is_interpolator:
+        raise StudioError(f"{card.name} interpolates frames but makes no clip: use it as the interpolator "
+                          "(--interpolator) with a GAN, an image diffusion model or a video model")
+    interpolator = None
+    if request.interpolate and request.interpolate != request.fps:
+        from studio.engines.video.interpolate import interpolator_for
+
+        interpolator = interpolator_for(request.interpolator)
     collector = FrameCollector(report, request.frame_count)
     stopped = False
     try:
@@ -60,7 +70,7 @@ def run(request: VideoRequest, report: Reporter, cancel: CancelToken) -> Artifac
     frames, fps, extra = collector.frames, request.fps, {}
     if not stopped:
         try:
-            frames, fps, extra = postprocess(request, frames, report, cancel)
+            frames, fps, extra = postprocess(request, frames, report, cancel, interpolator)
         except Cancelled:
             stopped = True  # the raw frames are whole: keep them
     return encode_clip(request, frames, fps, report, extra, stopped)
@@ -83,10 +93,11 @@ def _generate(card: ModelCard, request: VideoRequest, collector: FrameCollector,
                           "or a video diffusion model")
 
 
-def postprocess(request: VideoRequest, frames: list[np.ndarray], report: Reporter, cancel: CancelToken
-                ) -> tuple[list[np.ndarray], int, dict]:
-    """Deflicker, then retime, as the request asks; returns the frames, their
-    frame rate and the consistency measured before and after."""
+def postprocess(request: VideoRequest, frames: list[np.ndarray], report: Reporter, cancel: CancelToken,
+                interpolator=None) -> tuple[list[np.ndarray], int, dict]:
+    """Deflicker, then retime (with ``interpolator``; optical flow when None),
+    as the request asks; returns the frames, their frame rate and the
+    consistency measured before and after."""
     fps = request.fps
     if not (request.deflicker or (request.interpolate and request.interpolate != fps)) or len(frames) < 2:
         return frames, fps, {}
@@ -101,7 +112,7 @@ def postprocess(request: VideoRequest, frames: list[np.ndarray], report: Reporte
     if request.interpolate and request.interpolate != fps:
         from studio.engines.video.interpolate import retime
 
-        frames = retime(frames, fps, request.interpolate, cancel=cancel,
+        frames = retime(frames, fps, request.interpolate, cancel=cancel, interpolator=interpolator,
                         progress=lambda d, t: report.progress(d, t, "interpolating"))
         fps = request.interpolate
     after = analyse(frames, cancel)
