@@ -198,6 +198,7 @@ class TimelineEditor(QWidget):
 
     def set_model_cards(self, cards: list[ModelCard]) -> None:
         self.keyframes.set_model_cards(cards)
+        self.tools.interpolator.set_cards(cards)
 
     # --- media --------------------------------------------------------------------------------
     def add_media(self, path: str | Path, start: int | None = None) -> int:
@@ -425,7 +426,7 @@ class TimelineEditor(QWidget):
                      span: tuple[int, int] | None = None, label: str = "") -> None:
         """Queue ``operation`` on ``clip`` (default: the target clip) over
         ``span`` media frames (default: its edit range)."""
-        from studio.engines.video.requests import VideoEditRequest
+        from studio.engines.video.requests import INTERPOLATING_OPERATIONS, VideoEditRequest
 
         if clip is None:
             clip = self.target_clip()
@@ -433,9 +434,10 @@ class TimelineEditor(QWidget):
             self.message.emit("Select a video clip first")
             return
         start, end = span or self.edit_range(clip)
+        interpolator = self.tools.interpolator.value() if operation in INTERPOLATING_OPERATIONS else ""
         request = VideoEditRequest(source=clip.media, operation=operation, strength=self.strength.value(),
                                    start=start, end=end, target_fps=self.target_fps.value(), edits=edits,
-                                   prompt=label or f"{clip.name}: {operation}")
+                                   interpolator=interpolator, prompt=label or f"{clip.name}: {operation}")
         try:
             request.validate()
         except StudioError as exc:

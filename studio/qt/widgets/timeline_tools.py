@@ -1,6 +1,8 @@
 """The row of frame-consistency operations under the consistency graph:
 Analyse, Deflicker at a strength, Interpolate to a frame rate, Bridge the
-In..Out frames, and the keyframe tools (regenerate the playhead's frame
+In..Out frames (both making their in-betweens by optical flow or with an
+interpolation model, RIFE or FILM, chosen in ``InterpolatorPicker``, which
+the generation form uses too), and the keyframe tools (regenerate the playhead's frame
 image to image, or save it to paint it elsewhere, then carry the edited
 frame along the clip).
 
@@ -13,7 +15,34 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QMenu, QSpinBox, QToolButton, QWidget
 
+from studio.core.models.cards import ModelCard
+from studio.qt.widgets.form import ModelPicker
+
 SPIN_WIDTH = 78
+OPTICAL_FLOW = "Optical flow"
+
+
+class InterpolatorPicker(ModelPicker):
+    """How in-between frames are made: optical flow (no model, the default)
+    or one of the frame interpolation models the model manager found."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("video", parent)
+        self.setMinimumContentsLength(10)
+        self.setToolTip("How in-between frames are made: optical flow, or a frame interpolation model (RIFE, FILM)")
+
+    def set_cards(self, cards: list[ModelCard]) -> None:
+        # Unlike other pickers, nothing is preselected: optical flow needs no model.
+        self._cards = [card for card in cards if card.is_interpolator]
+        self._discovered = True
+        self._populate()
+
+    def _populate(self) -> None:
+        super()._populate()
+        self.setItemText(0, OPTICAL_FLOW)
+        for index, card in enumerate(self._cards, start=1):
+            self.setItemText(index, card.name)  # the row is narrow; format and size are in the Models panel
+        self.setItemData(0, "Motion estimated between neighbouring frames (no model)", Qt.ItemDataRole.ToolTipRole)
 
 
 class ConsistencyTools(QWidget):
@@ -42,9 +71,10 @@ class ConsistencyTools(QWidget):
         self.target_fps.setToolTip("Frame rate to interpolate the clip to")
         for spin in (self.strength, self.target_fps):
             spin.setMaximumWidth(SPIN_WIDTH)
+        self.interpolator = InterpolatorPicker()
         self.buttons = {
             "deflicker": _button("Deflicker", "Deflicker the selected clip (between In and Out, keys I and O)"),
-            "interpolate": _button("Interpolate", "Retime the selected clip by optical-flow interpolation"),
+            "interpolate": _button("Interpolate", "Retime the selected clip, making in-between frames the chosen way"),
             "bridge": _button("Bridge", "Replace the In..Out frames by in-betweens of the frames either side"),
         }
         for name, button in self.buttons.items():
@@ -61,8 +91,8 @@ class ConsistencyTools(QWidget):
         row.addWidget(self.buttons["deflicker"])
         row.addSpacing(8)
         row.addWidget(self.target_fps)
+        row.addWidget(self.interpolator)
         row.addWidget(self.buttons["interpolate"])
-        row.addSpacing(8)
         row.addWidget(self.buttons["bridge"])
         row.addWidget(self.keyframe_button)
         row.addStretch(1)

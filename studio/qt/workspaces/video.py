@@ -4,9 +4,10 @@
 The form builds a ``video`` request: the model decides what it does (a GAN
 walks its latent space, an image diffusion model renders the prompt
 keyframes, a video model makes the clip), so the model picker lists all
-three kinds. Frames are previewed in the viewer as they are made; a
-finished clip (or the part kept when a job is cancelled) lands at the end
-of the first video track.
+three kinds (frame interpolation models are offered only for retiming,
+next to "Interpolate to"). Frames are previewed in the viewer as they are
+made; a finished clip (or the part kept when a job is cancelled) lands at
+the end of the first video track.
 
 Consistency operations and exports run as jobs too (``video-edit``,
 ``video-export``): they show in the queue, report progress, can be
@@ -26,7 +27,8 @@ from typing import Any
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QImage, QShowEvent
 from PySide6.QtWidgets import (
-    QDoubleSpinBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QSizePolicy, QSpinBox, QVBoxLayout, QWidget,
+    QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QSizePolicy, QSpinBox, QVBoxLayout,
+    QWidget,
 )
 
 from studio.core.jobs import Request, StudioError
@@ -35,6 +37,7 @@ from studio.core.models.cards import ModelCard
 from studio.engines import registry
 from studio.qt.widgets.form import ModelPicker
 from studio.qt.widgets.timeline_editor import TimelineEditor
+from studio.qt.widgets.timeline_tools import InterpolatorPicker
 from studio.qt.workspaces.base import Workspace
 
 MEDIA_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".gif", ".png", ".jpg", ".jpeg", ".webp", ".wav", ".flac",
@@ -42,9 +45,10 @@ MEDIA_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".gif", ".png", ".jpg", ".jpe
 
 
 def makes_video(card: ModelCard) -> bool:
-    """GANs, image diffusion models (keyframes) and video diffusion pipelines."""
+    """GANs, image diffusion models (keyframes) and video diffusion pipelines
+    (not frame interpolators: they retime clips, they make none)."""
     if card.modality == "video":
-        return True
+        return not card.is_interpolator
     return card.modality == "image" and card.format in ("gan", "diffusers", "safetensors", "checkpoint")
 
 
@@ -91,9 +95,7 @@ class VideoWorkspace(Workspace):
         init = QLineEdit()
         init.setPlaceholderText("Image file for image-to-video (optional)")
         self.add_field("init_image", "Init image", init)
-        interpolate = self._spin(0, 120, 0, " fps", "Retime the clip by optical-flow interpolation")
-        interpolate.setSpecialValueText("Off")
-        self.add_field("interpolate", "Interpolate to", interpolate)
+        self._add_interpolation()
         self.add_field("deflicker", "Deflicker", self._double(0, 1, 0.0, 0.1),
                        tooltip="Deflicker the generated frames at this strength (0: off)")
 
@@ -134,17 +136,32 @@ class VideoWorkspace(Workspace):
 
     def _add_camera(self) -> None:
         camera = QWidget()
-        grid = QHBoxLayout(camera)
+        # Two by two: four spin boxes in one row are wider than the form panel.
+        grid = QGridLayout(camera)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(4)
-        for name, low, high, value, step, tip in (
+        for index, (name, low, high, value, step, tip) in enumerate((
                 ("zoom", 0.5, 2.0, 1.0, 0.01, "Zoom per frame"), ("pan_x", -64, 64, 0.0, 1, "Pan right, px/frame"),
-                ("pan_y", -64, 64, 0.0, 1, "Pan down, px/frame"), ("rotate", -30, 30, 0.0, 0.5, "Degrees/frame")):
+                ("pan_y", -64, 64, 0.0, 1, "Pan down, px/frame"), ("rotate", -30, 30, 0.0, 0.5, "Degrees/frame"))):
             spin = self._double(low, high, value, step)
             spin.setToolTip(tip)
             self.form.add(name, spin)
-            grid.addWidget(spin, 1)
+            grid.addWidget(spin, index // 2, index % 2)
         self.add_row("Camera: zoom, pan x, pan y, rotate", camera)
+
+    def _add_interpolation(self) -> None:
+        """The frame rate to retime to, and right under it how the in-between
+        frames are made (one row would be wider than the form panel)."""
+        self.interpolate_spin = self._spin(0, 120, 0, " fps", "Retime the clip to this frame rate (Off: keep it)")
+        self.interpolate_spin.setSpecialValueText("Off")
+        self.add_field("interpolate", "Interpolate to", self.interpolate_spin)
+        self.interpolator_picker = InterpolatorPicker()
+        self.add_field("interpolator", "In-between frames by", self.interpolator_picker)
+        self.interpolate_spin.valueChanged.connect(self._update_interpolator)
+        self._update_interpolator()
+
+    def _update_interpolator(self) -> None:
+        self.interpolator_picker.setEnabled(self.interpolate_spin.value() > 0)
 
     def keyframe_entries(self) -> tuple[str, ...]:
         return tuple(line.strip() for line in self.keyframes_edit.toPlainText().splitlines() if line.strip())
@@ -155,6 +172,8 @@ class VideoWorkspace(Workspace):
         registry.load_request_types()
         names = {f.name for f in fields(VideoRequest)}
         values = {k: v for k, v in self.form.request_values().items() if k in names}
+        if not values.get("interpolate"):
+            values["interpolator"] = ""  # the choice is kept in the form for when retiming is turned on
         request = VideoRequest(**{**values, "keyframes": self.keyframe_entries()})
         request.validate()
         return request
@@ -167,6 +186,7 @@ class VideoWorkspace(Workspace):
 
     def set_model_cards(self, cards: list[ModelCard]) -> None:
         self.model_picker.set_cards(cards)
+        self.interpolator_picker.set_cards(cards)
         self.editor.set_model_cards(cards)
 
     # --- output ----------------------------------------------------------------------------
