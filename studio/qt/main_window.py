@@ -296,7 +296,10 @@ class MainWindow(QMainWindow):
             job = self.services.queue.get(job_id)
         except StudioError:
             return
-        workspace = self.workspace_for(job.request.modality)
+        # A workspace follows the jobs of its modality, unless another one
+        # submitted it (the Video editor's image job for a regenerated frame).
+        followed = any(job_id in w.active_jobs for w in self.workspaces.built())
+        workspace = None if followed else self.workspace_for(job.request.modality)
         if workspace is not None:
             workspace.watch_job(job)
         self.job_label.setText(f"Job {job_id}: {job.label[:48]}")

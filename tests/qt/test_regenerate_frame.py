@@ -82,11 +82,14 @@ def _regenerate(qtbot, window, editor, clip_id: int, carry: bool):
     finished = []
     window.runner.job_finished.connect(lambda job_id, item: finished.append(item))
     media = editor.timeline.project.find(clip_id)[1].media
+    image_workspace = window.workspaces["image"]
     dialog = _open_dialog(editor, carry)
     dialog.accept()
     qtbot.waitUntil(lambda: editor.timeline.project.find(clip_id)[1].media != media, timeout=JOB_TIMEOUT_MS)
     assert [item.kind for item in finished] == ["image", "video-edit"]
     image_item, edit_item = finished
+    # The editor follows its own image job; the Image workspace does not take it over.
+    assert image_item.id not in image_workspace.active_jobs and image_workspace.shown_path != str(image_item.path)
     request = image_item.recipe["request"]
     assert (request["mode"], request["strength"], request["model_id"]) == ("img2img", 0.9, STARTER)
     assert request["init_image"].startswith(str(editor.keyframes.media_folder()))

@@ -98,6 +98,8 @@ class SeedField(QWidget):
         self.spin = QSpinBox()
         self.spin.setRange(0, MAX_SEED)
         self.spin.setAccelerated(True)
+        # Ten digits' worth of size hint is wider than the form panels; any seed still fits in this.
+        self.spin.setMinimumWidth(100)
         self.random_button = QToolButton()
         self.random_button.setCheckable(True)
         self.random_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
