@@ -23,12 +23,42 @@ def load_model(card: ModelCard, device: str = "cpu") -> Any:
     return loader(card, device)
 
 
-def _diffusers(card: ModelCard, device: str) -> Any:
+# Families released and run in bfloat16: their activations overflow float16.
+BFLOAT16_FAMILIES = ("Wan", "LTX", "CogVideoX", "Mochi", "Hunyuan", "Flux", "StableDiffusion3")
+
+
+def dtype_keyword() -> str:
+    """diffusers renamed ``torch_dtype`` to ``dtype``; older releases know only the former."""
+    from diffusers.utils import deprecation_utils
+
+    return "dtype" if hasattr(deprecation_utils, "_TORCH_DTYPE_DEPRECATION_MESSAGE") else "torch_dtype"
+
+
+def diffusers_dtype(card: ModelCard, device: str) -> Any:
+    """float32 on the CPU; on a GPU bfloat16 for the families made for it
+    (where the GPU has it), else float16."""
+    import json
+
     import torch
+
+    if device == "cpu":
+        return torch.float32
+    try:
+        index = json.loads((card.path / "model_index.json").read_text(encoding="utf-8"))
+        class_name = str(index.get("_class_name", ""))
+    except (OSError, ValueError, AttributeError):
+        class_name = ""
+    wants_bf16 = any(family in class_name for family in BFLOAT16_FAMILIES)
+    if wants_bf16 and device == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+
+
+def _diffusers(card: ModelCard, device: str) -> Any:
     from diffusers import DiffusionPipeline
 
-    dtype = torch.float16 if device != "cpu" else torch.float32
-    pipe = DiffusionPipeline.from_pretrained(card.path, local_files_only=True, torch_dtype=dtype)
+    options = {"local_files_only": True, dtype_keyword(): diffusers_dtype(card, device)}
+    pipe = DiffusionPipeline.from_pretrained(card.path, **options)
     return pipe.to(device)
 
 

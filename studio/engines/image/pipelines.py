@@ -28,6 +28,7 @@ from studio.core.jobs import StudioError
 from studio.core.models.cards import ModelCard
 from studio.core.paths import studio_paths
 from studio.engines.image.lora import LoraState, apply_loras, restore
+from studio.engines.loaders import dtype_keyword
 
 log = logging.getLogger(__name__)
 
@@ -134,13 +135,6 @@ def _load_folder(folder: Path, dtype: Any) -> Any:
     except ValueError:
         # A pipeline AutoPipeline has no text-to-image entry for (an inpainting-only model ...).
         return DiffusionPipeline.from_pretrained(str(folder), **options)
-
-
-def dtype_keyword() -> str:
-    """diffusers renamed ``torch_dtype`` to ``dtype``; older releases know only the former."""
-    from diffusers.utils import deprecation_utils
-
-    return "dtype" if hasattr(deprecation_utils, "_TORCH_DTYPE_DEPRECATION_MESSAGE") else "torch_dtype"
 
 
 @dataclass

@@ -176,7 +176,7 @@ def load_single_file(checkpoint: Path, dtype: Any, wanted_config: str = "") -> t
     pipeline_class = getattr(diffusers, class_name, None)
     if pipeline_class is None or not hasattr(pipeline_class, "from_single_file"):
         raise StudioError(f"{class_name or 'this pipeline'} cannot be built from a single file")
-    from studio.engines.image.pipelines import dtype_keyword
+    from studio.engines.loaders import dtype_keyword
 
     options: dict[str, Any] = {"config": str(folder), "local_files_only": True, dtype_keyword(): dtype}
     if "safety_checker" in bundle["model_index"]:

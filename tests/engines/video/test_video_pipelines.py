@@ -6,6 +6,8 @@ counts and sizes the model cannot make."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from studio.core.jobs import CancelToken, JobState
@@ -104,3 +106,23 @@ def test_shapes_the_model_cannot_make_fail_clearly(services, models, folder, cha
     state, item = run_job(services, request)
     assert (state, item) == (JobState.FAILED, None)
     assert services.queue.get(1).error == message
+
+
+@pytest.mark.parametrize(("class_name", "bf16_supported", "expected"), [
+    ("WanPipeline", True, "bfloat16"), ("LTXPipeline", True, "bfloat16"), ("CogVideoXPipeline", True, "bfloat16"),
+    ("WanPipeline", False, "float16"), ("StableDiffusionPipeline", True, "float16"),
+    ("TextToVideoSDPipeline", True, "float16"),
+])
+def test_gpu_precision_follows_the_family_a_pipeline_was_made_for(tmp_path, monkeypatch, class_name,
+                                                                   bf16_supported, expected):
+    import torch
+
+    from studio.core.models.cards import ModelCard
+    from studio.engines.loaders import diffusers_dtype
+
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": class_name}))
+    card = ModelCard(id="m", name="m", modality="video", format="diffusers", path=tmp_path)
+    assert diffusers_dtype(card, "cpu") is torch.float32
+    # Which GPU this runs on is the one thing faked: the choice itself is real.
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_supported)
+    assert diffusers_dtype(card, "cuda") is getattr(torch, expected)
