@@ -36,12 +36,7 @@ def model_store(tmp_path_factory):
 
 @pytest.fixture
 def models(model_store, studio_home):
-    from studio.core.paths import studio_paths
-
-    folder = studio_paths().ensure().models_dir
-    for item in model_store.iterdir():
-        (folder / item.name).symlink_to(item, target_is_directory=True)
-    return model_store
+    return tiny_models.link_into_models_folder(model_store)
 
 
 def _cards(root):

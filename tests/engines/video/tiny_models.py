@@ -29,6 +29,17 @@ SEED = 7
 TEXT_WIDTH = 32
 
 
+def link_into_models_folder(store: Path) -> Path:
+    """Link every model built in ``store`` into the current studio home's
+    models folder, where discovery finds a user's models; returns ``store``."""
+    from studio.core.paths import studio_paths
+
+    folder = studio_paths().ensure().models_dir
+    for item in store.iterdir():
+        (folder / item.name).symlink_to(item, target_is_directory=True)
+    return store
+
+
 def write_byte_tokenizer(folder: Path):
     """A CLIPTokenizer over single bytes (CLIP's byte-to-unicode table, no merges)."""
     from transformers import CLIPTokenizer
