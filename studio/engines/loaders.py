@@ -36,19 +36,13 @@ def dtype_keyword() -> str:
 
 def diffusers_dtype(card: ModelCard, device: str) -> Any:
     """float32 on the CPU; on a GPU bfloat16 for the families made for it
-    (where the GPU has it), else float16."""
-    import json
-
+    (where the GPU has it), else float16. The card's architecture is the
+    folder's pipeline class, read by discovery."""
     import torch
 
     if device == "cpu":
         return torch.float32
-    try:
-        index = json.loads((card.path / "model_index.json").read_text(encoding="utf-8"))
-        class_name = str(index.get("_class_name", ""))
-    except (OSError, ValueError, AttributeError):
-        class_name = ""
-    wants_bf16 = any(family in class_name for family in BFLOAT16_FAMILIES)
+    wants_bf16 = any(family in card.architecture for family in BFLOAT16_FAMILIES)
     if wants_bf16 and device == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return torch.float16

@@ -112,11 +112,12 @@ def test_gpu_precision_follows_the_family_a_pipeline_was_made_for(tmp_path, monk
                                                                    bf16_supported, expected):
     import torch
 
-    from studio.core.models.cards import ModelCard
     from studio.engines.loaders import diffusers_dtype
 
+    from studio.core.models.formats import classify_diffusers
+
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": class_name}))
-    card = ModelCard(id="m", name="m", modality="video", format="diffusers", path=tmp_path)
+    card = classify_diffusers(tmp_path, source="test")
     assert diffusers_dtype(card, "cpu") is torch.float32
     # Which GPU this runs on is the one thing faked: the choice itself is real.
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_supported)
