@@ -90,8 +90,13 @@ def build_vocab(merges: tuple[tuple[str, str], ...]) -> dict[str, int]:
     return {token: index for index, token in enumerate(tokens)}
 
 
-def write_tokenizer_files(out_dir: str | Path, bpe_file: Path | None = None) -> Path:
-    """Write vocab.json, merges.txt and the tokenizer's config into `out_dir`."""
+def write_tokenizer_files(out_dir: str | Path, bpe_file: Path | None = None,
+                          model_max_length: int = MODEL_MAX_LENGTH) -> Path:
+    """Write vocab.json, merges.txt and the tokenizer's config into `out_dir`.
+
+    `model_max_length` is the context every prompt is padded (or cut) to:
+    CLIP's 77 unless a model was trained on a shorter one.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     merges = read_merges(bpe_file)
@@ -102,7 +107,7 @@ def write_tokenizer_files(out_dir: str | Path, bpe_file: Path | None = None) -> 
     (out / "merges.txt").write_text(merges_text, encoding="utf-8")
     config = {
         "tokenizer_class": "CLIPTokenizer",
-        "model_max_length": MODEL_MAX_LENGTH,
+        "model_max_length": model_max_length,
         "bos_token": START_TOKEN,
         "eos_token": END_TOKEN,
         "unk_token": END_TOKEN,
@@ -118,9 +123,10 @@ def write_tokenizer_files(out_dir: str | Path, bpe_file: Path | None = None) -> 
     return out
 
 
-def build_clip_tokenizer(out_dir: str | Path, bpe_file: Path | None = None) -> CLIPTokenizer:
+def build_clip_tokenizer(out_dir: str | Path, bpe_file: Path | None = None,
+                         model_max_length: int = MODEL_MAX_LENGTH) -> CLIPTokenizer:
     """Build CLIP's tokenizer files into `out_dir` and load them with transformers."""
     from transformers import CLIPTokenizer
 
-    out = write_tokenizer_files(out_dir, bpe_file)
+    out = write_tokenizer_files(out_dir, bpe_file, model_max_length)
     return CLIPTokenizer.from_pretrained(str(out))

@@ -4,18 +4,23 @@ Two stages, then an export:
 
 1. the autoencoder learns to squeeze 64x64 pictures into 16x16x4 latents and
    back (L1 + L2 with object pixels weighted up, an edge loss, a tiny KL term);
-2. the text encoder and the UNet learn together to remove noise from those
+2. the denoiser's pictures are drawn and encoded once into a latent cache
+   (with their tokenised captions), which the text encoder and the UNet then
+   learn from for several epochs, in a fresh order each epoch: drawing and
+   encoding every batch anew cost a fifth of each step;
+3. the text encoder and the UNet learn together to remove noise from those
    latents given the caption (epsilon prediction, min-SNR weighting, offset
    noise so flat background colours are learnable, 10% empty captions for
-   classifier-free guidance, an exponential moving average of the weights);
-3. the moving averages are written as a diffusers Stable Diffusion folder
+   classifier-free guidance, an exponential moving average of the weights,
+   bfloat16 autocast where the processor computes it natively);
+4. the moving averages are written as a diffusers Stable Diffusion folder
    (`OUT/model`), with the latent-to-RGB preview factors fitted beside it.
 
-Every sample is drawn fresh from the procedural shapes generator with seeds
-below `TRAIN_SEED_LIMIT`, in a fixed order, so a run is reproducible and a
-resumed run sees exactly the data it would have seen. Checkpoints (safetensors
-plus JSON, no pickle) are written every few hundred steps; `--resume` picks
-up from the last one. Losses go to `OUT/loss_log.jsonl`, timings to
+Every sample is drawn from the procedural shapes generator with seeds below
+`TRAIN_SEED_LIMIT`, in a fixed order, so a run is reproducible and a resumed
+run sees exactly the data it would have seen. Checkpoints (safetensors plus
+JSON, no pickle) are written every few hundred steps; `--resume` picks up from
+the last one. Losses go to `OUT/loss_log.jsonl`, timings to
 `OUT/training_summary.json`.
 """
 
@@ -41,6 +46,7 @@ from tqdm import tqdm
 from studio.training import architecture
 from studio.training.checkpoint import EMA, checkpoint_folder, load_checkpoint, read_state, save_checkpoint, write_json_atomic
 from studio.training.clip_tokenizer import build_clip_tokenizer
+from studio.training.latent_cache import CACHE_FILE, LatentCache, build_latent_cache, usable_size
 from studio.training.latent_preview import encode_images, fit_latent_rgb
 from studio.training.shapes import TRAIN_SEED_LIMIT, render_sample
 
@@ -55,8 +61,10 @@ class Schedule:
     vae_warmup_steps: int = 50
     vae_kl_weight: float = 1e-6
     vae_object_weight: float = 4.0
-    unet_steps: int = 4300
+    unet_steps: int = 6800
     unet_batch: int = 64
+    unet_cache_size: int = 65536  # pictures encoded once for the denoiser (at most steps x batch are used)
+    mixed_precision: bool = True  # bfloat16 autocast where the device computes it natively
     unet_lr: float = 4e-4
     unet_warmup_steps: int = 150
     caption_dropout: float = 0.1
@@ -244,6 +252,46 @@ def latent_scaling_factor(vae: torch.nn.Module, device: torch.device, count: int
     return float(1.0 / encode_images(vae, images).std().item())
 
 
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bfloat16 where the device computes it natively (recent GPUs, CPUs with AVX-512 BF16 or AMX)."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    native = [getattr(torch.cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    # Elsewhere bfloat16 is emulated and slower than float32.
+    return torch.bfloat16 if any(native) else None
+
+
+def _token_ids(tokenizer, captions: list[str], device: torch.device) -> torch.Tensor:
+    return tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length,
+                     truncation=True, return_tensors="pt").input_ids.to(device)
+
+
+def latent_cache(run: Run, vae, tokenizer) -> LatentCache:
+    """The denoiser's pictures as scaled latents and caption ids: loaded, or drawn and encoded now."""
+    sch = run.schedule
+    path = run.out / "checkpoints" / CACHE_FILE
+    if path.is_file():
+        return LatentCache.load(path)
+    vae.eval().requires_grad_(False)
+    scale = float(vae.config.scaling_factor)
+    size = usable_size(sch.unet_cache_size, sch.unet_steps, sch.unet_batch)
+    began = time.perf_counter()
+    bar = tqdm(total=size, desc="latent cache", unit="pictures", mininterval=5, file=sys.stdout)
+    data = ((pixels, captions) for pixels, _, captions in
+            batches(sch.unet_first_seed, 0, size // sch.unet_batch, sch.unet_batch, run.workers, run.device))
+    cache = build_latent_cache(
+        data,
+        encode=lambda pixels: vae.encode(pixels).latent_dist.mean * scale,
+        tokenize=lambda captions: _token_ids(tokenizer, captions, run.device),
+        on_batch=bar.update,
+    )
+    bar.close()
+    cache.save(path)
+    run.log.add_time("latents", len(cache) // sch.unet_batch, time.perf_counter() - began, sch.unet_batch)
+    run.log.save(latent_cache_pictures=len(cache))
+    return cache
+
+
 def train_denoiser(run: Run, vae, text_encoder, tokenizer, unet) -> tuple[EMA, EMA] | None:
     """Stage 2. Returns the moving averages when the stage is complete, else None."""
     sch = run.schedule
@@ -261,33 +309,33 @@ def train_denoiser(run: Run, vae, text_encoder, tokenizer, unet) -> tuple[EMA, E
             return ema_unet, ema_text
         start = state["step"]
 
-    vae.eval().requires_grad_(False)
-    scale = float(vae.config.scaling_factor)
+    cache = latent_cache(run, vae, tokenizer)
+    empty_ids = _token_ids(tokenizer, [""], run.device)[0]
+    autocast = autocast_dtype(run.device) if sch.mixed_precision else None
+    run.log.save(autocast=str(autocast).replace("torch.", "") if autocast else "off")
     alphas = scheduler.alphas_cumprod.to(run.device)
     snr_all = alphas / (1.0 - alphas)
     unet.train()
     text_encoder.train()
     began, first = time.perf_counter(), start
     bar = tqdm(total=sch.unet_steps, initial=start, desc="text encoder + unet", mininterval=5, file=sys.stdout)
-    data = batches(sch.unet_first_seed, start, sch.unet_steps, sch.unet_batch, run.workers, run.device)
-    for step, (pixels, _, captions) in zip(range(start, sch.unet_steps), data):
+    for step in range(start, sch.unet_steps):
         _seed_step("unet", step)
         lr = learning_rate(step, sch.unet_steps, sch.unet_lr, sch.unet_warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        keep = torch.rand(len(captions)) >= sch.caption_dropout
-        captions = [c if k else "" for c, k in zip(captions, keep.tolist())]
-        ids = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length,
-                        truncation=True, return_tensors="pt").input_ids.to(run.device)
-        with torch.no_grad():
-            latents = vae.encode(pixels).latent_dist.mean * scale
+        latents, ids = cache.batch(step, sch.unet_batch)
+        latents, ids = latents.to(run.device), ids.to(run.device)
         b = latents.shape[0]
+        keep = (torch.rand(b) >= sch.caption_dropout).to(run.device)
+        ids = torch.where(keep[:, None], ids, empty_ids[None])
         noise = torch.randn(latents.shape, device=run.device)
         noise = noise + sch.noise_offset * torch.randn((b, latents.shape[1], 1, 1), device=run.device)
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (b,), device=run.device)
         noisy = scheduler.add_noise(latents, noise, timesteps)
-        text = text_encoder(ids)[0]
-        pred = unet(noisy, timesteps, text).sample
+        with torch.autocast(run.device.type, dtype=autocast or torch.bfloat16, enabled=autocast is not None):
+            text = text_encoder(ids)[0]
+            pred = unet(noisy, timesteps, text).sample.float()
         per_sample = F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3))
         snr = snr_all[timesteps]
         weight = torch.clamp(snr, max=sch.min_snr_gamma) / snr
@@ -348,7 +396,7 @@ def train(out: Path, device: torch.device, schedule: Schedule, resume: bool, wor
     vae = architecture.build_vae().to(device)
     text_encoder = architecture.build_text_encoder().to(device)
     unet = architecture.build_unet().to(device)
-    tokenizer = build_clip_tokenizer(out / "tokenizer")
+    tokenizer = build_clip_tokenizer(out / "tokenizer", model_max_length=architecture.TEXT_CONTEXT)
     log = RunLog(out)
     log.save(
         schedule=asdict(schedule), device=str(device), torch=torch.__version__,
@@ -383,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unet-steps", type=int, help="override the denoiser's step count")
     parser.add_argument("--vae-batch", type=int, help="override the autoencoder's batch size")
     parser.add_argument("--unet-batch", type=int, help="override the denoiser's batch size")
+    parser.add_argument("--cache-size", type=int, help="override the pictures encoded for the denoiser")
     parser.add_argument("--checkpoint-every", type=int, help="override the checkpoint interval")
     parser.add_argument("--stop-after", type=int, help="stop this invocation after N steps (resume later)")
     parser.add_argument("--workers", type=int, help="data loader processes (default: 0 on cpu, 8 on cuda)")
@@ -392,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides = {k: v for k, v in {
         "vae_steps": args.vae_steps, "unet_steps": args.unet_steps, "checkpoint_every": args.checkpoint_every,
-        "vae_batch": args.vae_batch, "unet_batch": args.unet_batch, "stats_samples": args.stats_samples,
+        "vae_batch": args.vae_batch, "unet_batch": args.unet_batch, "unet_cache_size": args.cache_size, "stats_samples": args.stats_samples,
     }.items() if v is not None}
     schedule = replace(Schedule(), **overrides)
     device = torch.device(args.device)

@@ -10,7 +10,7 @@ from safetensors import safe_open
 from studio.training.checkpoint import read_state
 from studio.training.train_starter import main
 
-TOY = ["--device", "cpu", "--vae-steps", "2", "--unet-steps", "3", "--vae-batch", "2",
+TOY = ["--device", "cpu", "--vae-steps", "2", "--unet-steps", "3", "--vae-batch", "2", "--cache-size", "4",
        "--unet-batch", "2", "--stats-samples", "8", "--checkpoint-every", "100"]
 
 

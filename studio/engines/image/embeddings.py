@@ -2,7 +2,8 @@
 models (Stable Diffusion 1.x/2.x and SDXL).
 
 The prompt is parsed into weighted fragments (``prompts.parse_weighted``),
-tokenised into chunks of 75 tokens (``BREAK`` starts a new one), each chunk
+tokenised into chunks of 75 tokens (fewer where the tokenizer's context is
+shorter; ``BREAK`` starts a new one), each chunk
 wrapped in start/end tokens and encoded; the hidden states are multiplied
 by each token's weight and rescaled to keep their original mean, the way
 A1111 does, and the chunks are concatenated so long prompts are not cut at
@@ -19,7 +20,16 @@ from typing import Any
 
 from studio.engines.image.prompts import Fragment, parse_weighted, plain_text
 
-CHUNK_TOKENS = 75
+CHUNK_TOKENS = 75  # CLIP's 77-token context less the start and end tokens
+
+
+def chunk_tokens(tokenizer: Any) -> int:
+    """Prompt tokens per chunk: 75 for CLIP, fewer for a model trained on a shorter context."""
+    limit = getattr(tokenizer, "model_max_length", None)
+    # Tokenizers without a configured length report a huge sentinel: treat as CLIP's.
+    if isinstance(limit, int) and 3 <= limit <= CHUNK_TOKENS + 2:
+        return limit - 2
+    return CHUNK_TOKENS
 
 
 def encoding_style(pipe: Any) -> str:
@@ -47,6 +57,7 @@ def pipeline_text_inputs(pipe: Any, prompt: str, negative: str) -> dict[str, Any
 
 
 def _chunks(tokenizer: Any, fragments: list[Fragment]) -> list[tuple[list[int], list[float]]]:
+    size = chunk_tokens(tokenizer)
     chunks: list[tuple[list[int], list[float]]] = []
     ids: list[int] = []
     weights: list[float] = []
@@ -58,7 +69,7 @@ def _chunks(tokenizer: Any, fragments: list[Fragment]) -> list[tuple[list[int], 
         if not fragment.text.strip():
             continue
         for token in tokenizer(fragment.text, add_special_tokens=False, truncation=False).input_ids:
-            if len(ids) == CHUNK_TOKENS:
+            if len(ids) == size:
                 chunks.append((ids, weights))
                 ids, weights = [], []
             ids.append(token)
@@ -70,7 +81,7 @@ def _chunks(tokenizer: Any, fragments: list[Fragment]) -> list[tuple[list[int], 
 
 def _padded(tokenizer: Any, ids: list[int], weights: list[float]) -> tuple[list[int], list[float]]:
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    filler = CHUNK_TOKENS - len(ids)
+    filler = chunk_tokens(tokenizer) - len(ids)
     return ([tokenizer.bos_token_id, *ids, tokenizer.eos_token_id] + [pad] * filler,
             [1.0, *weights, 1.0] + [1.0] * filler)
 

@@ -134,6 +134,26 @@ def test_an_unweighted_prompt_encodes_exactly_as_diffusers_does(image_services, 
         assert chunks["prompt_embeds"].shape[1] == 3 * 77 == chunks["negative_prompt_embeds"].shape[1]
 
 
+def test_a_model_trained_on_a_shorter_context_gets_prompts_in_chunks_of_that_length(image_services):
+    import torch
+
+    from studio.engines.image.embeddings import chunk_tokens, pipeline_text_inputs
+    from studio.engines.image.pipelines import load_pipeline
+
+    card = image_services.models.card(card_id(image_services, "tiny-sd15", "diffusers"))
+    pipe = load_pipeline(card, "cpu", "float32")
+    assert chunk_tokens(pipe.tokenizer) == 75
+    pipe.tokenizer.model_max_length = 32  # as the starter model's tokenizer says
+    assert chunk_tokens(pipe.tokenizer) == 30
+    ours = pipeline_text_inputs(pipe, "a red cube", "blurry")
+    theirs = pipe.encode_prompt(prompt="a red cube", negative_prompt="blurry", device="cpu",
+                                num_images_per_prompt=1, do_classifier_free_guidance=True)
+    assert ours["prompt_embeds"].shape[1] == 32 == theirs[0].shape[1]
+    assert torch.allclose(ours["prompt_embeds"], theirs[0], atol=1e-6)
+    long_prompt = ", ".join(["a red cube"] * 10)  # about 40 tokens: two chunks of 32
+    assert pipeline_text_inputs(pipe, long_prompt, "")["prompt_embeds"].shape[1] == 2 * 32
+
+
 def test_loras_from_tags_and_the_picker_change_the_image_and_come_off_again(base):
     plain = pixels(_run(base))
     tagged = pixels(_run(replace(base, prompt=base.prompt + " <lora:inkwash:1.0>")))
