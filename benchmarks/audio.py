@@ -81,7 +81,7 @@ def measure_paint(paints: int) -> dict[str, float]:
 
     from studio.core.audio_mix import Session
     from studio.core.waveform_pyramid import WaveformPyramid
-    from studio.qt.widgets.waveform import Timeline, WaveformLane
+    from studio.qt.audio.waveform import Timeline, WaveformLane
 
     app = QApplication.instance() or QApplication([])  # noqa: F841 - painting needs the application
     results: dict[str, float] = {}

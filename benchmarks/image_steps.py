@@ -231,7 +231,7 @@ def preview_cost(pipe, card, size: int, repeats: int = 200) -> float:
     import torch
 
     from studio.engines.image.previews import Previewer, latent_rgb_for
-    from studio.qt.runner import array_to_qimage
+    from studio.qt.shared.qimage import array_to_qimage
 
     factors = latent_rgb_for(pipe, Path(card.path) if Path(card.path).is_dir() else None)
     previewer = Previewer(pipe, "approx", 5, size, size, factors)

@@ -66,7 +66,7 @@ def bench_scrub(clip: Path, frames: int) -> dict:
 
     from studio.engines.video.media import VideoReader
     from studio.qt.tasks import Tasks
-    from studio.qt.widgets.timeline_editor import TimelineEditor
+    from studio.qt.video.timeline_editor import TimelineEditor
 
     app = QApplication.instance() or QApplication([])
     tasks = Tasks()

@@ -33,9 +33,17 @@ def open_services(paths: StudioPaths | None = None) -> Services:
     paths = (paths or studio_paths()).ensure()
     settings = Settings(paths.settings_file)
     db = Database(paths.database)
-    models = ModelManager(
+    models = open_model_manager(paths, settings)
+    return Services(paths, settings, db, JobQueue(db), Library(db, paths.library_dir), models)
+
+
+def open_model_manager(paths: StudioPaths | None = None, settings: Settings | None = None) -> ModelManager:
+    """The model manager alone, configured from the settings (for engines run
+    without the rest of the services, e.g. from a script)."""
+    paths = (paths or studio_paths()).ensure()
+    settings = settings or Settings(paths.settings_file)
+    return ModelManager(
         budget_bytes=int(settings.get("models.memory_budget_mb")) * 1024 * 1024,
         idle_unload_s=float(settings.get("models.idle_unload_s")),
         user_folders=[Path(p) for p in [paths.models_dir, *settings.get("models.folders")]],
     )
-    return Services(paths, settings, db, JobQueue(db), Library(db, paths.library_dir), models)

@@ -1,7 +1,7 @@
 """What every engine shares in one process: the model manager and the
 compute device. The GUI and the CLI install their services' manager here
-(``open_studio_services`` does it); engines call ``model_manager()`` and
-``device()`` and never build their own."""
+(:func:`studio.engines.registry.open_studio_services` does it); engines call
+``model_manager()`` and ``device()`` and never build their own."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from studio.core.devices import DeviceInfo, pick_device
 from studio.core.jobs import StudioError
 from studio.core.models.cards import ModelCard
 from studio.core.models.manager import ModelManager
+from studio.core.services import open_model_manager
 
-_lock = threading.RLock()  # re-entered: opening services installs the manager
+_lock = threading.Lock()
 _manager: ModelManager | None = None
 _device: DeviceInfo | None = None
 
@@ -27,10 +28,8 @@ def model_manager() -> ModelManager:
     """The shared manager, with discovery run once on first use."""
     global _manager
     with _lock:
-        if _manager is None:
-            from studio.engines.registry import open_studio_services
-
-            _manager = open_studio_services().models
+        if _manager is None:  # no services were opened (a script running an engine directly)
+            _manager = open_model_manager()
         manager = _manager
     if not manager.discovered:  # the GUI may be running discovery in the background already
         manager.refresh()

@@ -12,6 +12,7 @@ from typing import Any
 
 from studio.core.jobs import StudioError
 from studio.core.models.cards import ModelCard
+from studio.engines.named import resolve
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -83,12 +84,6 @@ def _state_dict(card: ModelCard, device: str) -> Any:
     return torch.load(card.path, map_location=device, weights_only=True)
 
 
-def _gan(card: ModelCard, device: str) -> Any:
-    from studio.engines.image.gan import load_generator
-
-    return load_generator(card, device)
-
-
 def _onnx_voice(card: ModelCard, device: str) -> Any:
     import onnxruntime
 
@@ -99,18 +94,6 @@ def _soundfont(card: ModelCard, device: str) -> Any:
     return card.path.read_bytes()
 
 
-def _rife(card: ModelCard, device: str) -> Any:
-    from studio.engines.video.rife import load_ifnet
-
-    return load_ifnet(card.path, device)
-
-
-def _onnx_interpolator(card: ModelCard, device: str) -> Any:
-    from studio.engines.video.onnx_interp import open_interpolator
-
-    return open_interpolator(card.path, device, card.name)
-
-
 _LOADERS = {
     "diffusers": _diffusers,
     "transformers": _transformers,
@@ -118,9 +101,11 @@ _LOADERS = {
     "safetensors": _safetensors,
     "lora": _safetensors,
     "torch-state-dict": _state_dict,
-    "gan": _gan,
+    # formats loaded by a modality's own code, named so this module imports none of it
+    "gan": lambda card, device: resolve("studio.engines.image.gan:load_generator")(card, device),
     "onnx-voice": _onnx_voice,
     "soundfont": _soundfont,
-    "rife": _rife,
-    "onnx-interpolator": _onnx_interpolator,
+    "rife": lambda card, device: resolve("studio.engines.video.rife:load_ifnet")(card.path, device),
+    "onnx-interpolator": lambda card, device: resolve("studio.engines.video.onnx_interp:open_interpolator")(
+        card.path, device, card.name),
 }

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Any
 
 from studio.core.jobs import Engine, Request, StudioError, UnknownRequest
+from studio.core.models.cards import ModelCard
+from studio.core.services import open_services
+from studio.engines import context
+from studio.engines.named import resolve
 
 
 @dataclass(frozen=True)
@@ -36,11 +41,11 @@ _ENTRIES = (
                 "studio.engines.text.engine:run"),
     # audio engines
     EngineEntry("speech", "audio", "Speech (Piper, eSpeak NG, VITS/SpeechT5/Bark)",
-                "studio.engines.audio.requests", "studio.engines.audio.speech:run"),
+                "studio.engines.audio.requests", "studio.engines.audio.speech.engine:run"),
     EngineEntry("music", "audio", "Music (composer + SoundFont, MusicGen)",
-                "studio.engines.audio.requests", "studio.engines.audio.music:run"),
+                "studio.engines.audio.requests", "studio.engines.audio.music.engine:run"),
     EngineEntry("sfx", "audio", "Sound effects (procedural foley, AudioLDM / Stable Audio)",
-                "studio.engines.audio.requests", "studio.engines.audio.sfx:run"),
+                "studio.engines.audio.requests", "studio.engines.audio.sfx.engine:run"),
     # video engines
     EngineEntry("video", "video", "Clip (GAN walk, diffusion keyframes, video models)",
                 "studio.engines.video.requests", "studio.engines.video.generate:run"),
@@ -62,8 +67,7 @@ def engine_for(request: Request) -> Engine:
     entry = ENGINES.get(kind)
     if entry is None:
         raise StudioError(f"no installed engine runs {kind!r} jobs")
-    module_name, _, function = entry.engine.partition(":")
-    return getattr(importlib.import_module(module_name), function)
+    return resolve(entry.engine)
 
 
 def kinds_for(modality: str) -> list[EngineEntry]:
@@ -73,10 +77,20 @@ def kinds_for(modality: str) -> list[EngineEntry]:
 def open_studio_services(paths=None):
     """Open the shared services with every request type registered, so queued
     jobs and library recipes come back as their real request classes."""
-    from studio.core.services import open_services
-    from studio.engines import context
-
     load_request_types()
     services = open_services(paths)
     context.set_model_manager(services.models)
     return services
+
+
+# What one modality's engines use of another's, named by string (see
+# studio.engines.named): video keyframes are drawn by the image engine's
+# diffusion pipelines, loaded through the shared model manager.
+def image_pipeline(card: ModelCard) -> Any:
+    """``card``'s text-to-image pipeline, as the image engine loads it."""
+    return resolve("studio.engines.image.engine:loaded_pipeline")(card)
+
+
+def image_pipeline_for_mode(pipe: Any, mode: str, name: str = "") -> Any:
+    """The ``img2img``/``inpaint`` variant of an image pipeline, sharing its components."""
+    return resolve("studio.engines.image.pipelines:for_mode")(pipe, mode, name)

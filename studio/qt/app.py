@@ -70,7 +70,7 @@ def main() -> int:
     try:
         services = open_studio_services()
     except Exception as exc:  # noqa: BLE001 - show why instead of dying silently
-        from studio.qt.widgets.error_dialog import show_error
+        from studio.qt.shared.error_dialog import show_error
 
         box = show_error(None, "Studio cannot start", f"The studio's files could not be opened: {exc}")
         box.finished.connect(app.quit)

@@ -29,16 +29,16 @@ from studio.core.models.cards import human_size
 from studio.core.services import Services
 from studio.engines import context as engine_context
 from studio.qt import theme
+from studio.qt.audio.transport import Transport
 from studio.qt.panels.library_panel import LibraryPanel
 from studio.qt.panels.models_panel import ModelsBridge, ModelsPanel, apply_model_folders
 from studio.qt.panels.queue_panel import QueuePanel
 from studio.qt.runner import JobRunner
+from studio.qt.shared.error_dialog import show_error
+from studio.qt.shared.settings_dialog import SettingsDialog
+from studio.qt.shared.workspace import Workspace, WorkspaceContext
 from studio.qt.tasks import Tasks
-from studio.qt.widgets.error_dialog import show_error
-from studio.qt.widgets.settings_dialog import SettingsDialog
-from studio.qt.widgets.transport import Transport
-from studio.qt.workspaces.base import Workspace, WorkspaceContext
-from studio.qt.workspaces.tabs import WORKSPACES, WorkspaceTab, Workspaces
+from studio.qt.workspace_tabs import WORKSPACES, WorkspaceTab, Workspaces
 
 log = logging.getLogger(__name__)
 

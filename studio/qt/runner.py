@@ -16,32 +16,19 @@ import logging
 import sys
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
-from PySide6.QtGui import QImage
 
-from studio.engines.execute import execute_job
 from studio.core.jobs import CancelToken, Job, JobState, is_stream_part
 from studio.core.library import Library
 from studio.core.queue import JobQueue
-
-if TYPE_CHECKING:  # numpy is imported on first use: it is not needed to show the window
-    import numpy as np
+from studio.engines.execute import execute_job
+from studio.qt.shared.qimage import array_to_qimage
 
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL_S = 0.1  # at most ten progress updates a second
-
-
-def array_to_qimage(pixels: np.ndarray) -> QImage:
-    """An HxWx3 / HxWx4 uint8 array as a QImage that owns its memory."""
-    import numpy as np
-
-    pixels = np.ascontiguousarray(pixels)
-    height, width = pixels.shape[:2]
-    fmt = QImage.Format.Format_RGB888 if pixels.shape[2] == 3 else QImage.Format.Format_RGBA8888
-    return QImage(pixels.data, width, height, pixels.strides[0], fmt).copy()
 
 
 class _LatestSlot:

@@ -79,7 +79,7 @@ def load_for(card: ModelCard) -> Any:
     return load_pipeline(card, info.name, info.dtype)
 
 
-def _loaded(card: ModelCard) -> Any:
+def loaded_pipeline(card: ModelCard) -> Any:
     """The card's pipeline from the shared model manager."""
     from studio.engines.image.pipelines import is_pipeline
 
@@ -165,7 +165,7 @@ def run(request: ImageRequest, report: Reporter, cancel: CancelToken) -> Artifac
         raise StudioError(f"{card.name} is a {card.modality} model, not an image model")
     cancel.raise_if_cancelled()
     report.progress(0, 1, "loading model")
-    pipe = _loaded(card)
+    pipe = loaded_pipeline(card)
     try:
         return _generate(pipe, card, request, report, cancel)
     except StudioError:

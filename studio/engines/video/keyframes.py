@@ -24,6 +24,7 @@ import numpy as np
 
 from studio.core.jobs import CancelToken, Reporter, StudioError
 from studio.core.models.cards import ModelCard
+from studio.engines import registry
 from studio.engines.video.requests import VideoRequest
 
 
@@ -67,15 +68,7 @@ def load_pipeline(card: ModelCard):
     """The text-to-image pipeline for ``card``, loaded by the image engine's
     loader (diffusers folders and single-file checkpoints) and shared with
     the Image workspace through the model manager."""
-    from studio.engines import context
-    from studio.engines.image.engine import load_for
-    from studio.engines.image.pipelines import is_pipeline
-
-    manager = context.model_manager()
-    pipe = manager.get(card.id, load_for)
-    if not is_pipeline(pipe):  # loaded elsewhere as something else (a checkpoint's bare tensors)
-        manager.unload(card.id)
-        pipe = manager.get(card.id, load_for)
+    pipe = registry.image_pipeline(card)
     if not hasattr(pipe, "encode_prompt") or not hasattr(pipe, "unet"):
         raise StudioError(f"{card.name} ({type(pipe).__name__}) cannot render keyframes: "
                           "use a Stable Diffusion 1.x, 2.x or SDXL model")
@@ -113,8 +106,6 @@ def render_keyframes(card: ModelCard, request: VideoRequest, collector, cancel: 
     import torch
     from PIL import Image
 
-    from studio.engines.image.pipelines import for_mode
-
     keys = request.keyframe_list
     if not keys:
         raise StudioError("keyframe video needs a prompt or at least one keyframe (--keyframe \"0:a prompt\")")
@@ -127,7 +118,7 @@ def render_keyframes(card: ModelCard, request: VideoRequest, collector, cancel: 
     noises = [torch.randn(shape, generator=torch.Generator("cpu").manual_seed(request.seed + index))
               for index in range(len(keys))]
     chain = request.strength > 0.0
-    image_pipe = for_mode(pipe, "img2img", card.name) if chain or request.init_image else None
+    image_pipe = registry.image_pipeline_for_mode(pipe, "img2img", card.name) if chain or request.init_image else None
     steps_per_frame = collector.steps_per_frame = request.steps
     previous: np.ndarray | None = None
     if request.init_image:

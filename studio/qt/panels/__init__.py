@@ -1,0 +1,1 @@
+"""The docked panels every workspace shares: Models, Queue and Library."""

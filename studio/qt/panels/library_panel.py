@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
 from studio.core.jobs import StudioError
 from studio.core.library import Library, LibraryItem
 from studio.qt import theme
+from studio.qt.shared.error_dialog import confirm
 from studio.qt.tasks import Tasks
-from studio.qt.widgets.error_dialog import confirm
 
 THUMB = 64
 ID_ROLE = Qt.ItemDataRole.UserRole

@@ -25,8 +25,8 @@ from studio.core.models.cards import ModelCard, human_size
 from studio.core.models.manager import ModelManager
 from studio.core.settings import Settings
 from studio.qt import theme
+from studio.qt.shared.error_dialog import show_error
 from studio.qt.tasks import Tasks
-from studio.qt.widgets.error_dialog import show_error
 
 COLUMNS = ("Name", "Modality", "Format", "Size", "Licence", "Status", "Memory", "Source", "Path")
 ID_ROLE = Qt.ItemDataRole.UserRole

@@ -21,7 +21,7 @@ from studio.core.jobs import Job, JobState, StudioError
 from studio.core.queue import JobQueue
 from studio.qt import theme
 from studio.qt.runner import JobRunner
-from studio.qt.widgets.error_dialog import show_error
+from studio.qt.shared.error_dialog import show_error
 
 COLUMNS = ("#", "Job", "State", "Progress")
 STATE_COLUMN = 2

@@ -12,8 +12,10 @@ import pretty_midi
 import pytest
 
 from studio.core.jobs import Cancelled, CancelToken, NullReporter, StudioError
-from studio.engines.audio.music import compose, export_midi, render, run, track_names
+from studio.engines.audio.music import render
+from studio.engines.audio.music.composer import compose, export_midi
 from studio.engines.audio.music.composer import compose_piece
+from studio.engines.audio.music.engine import run, track_names
 from studio.engines.audio.music.styles import STYLES
 from studio.engines.audio.music.theory import MODE_STEPS, NOTE_INDEX, estimate_key, key_signature_number
 from studio.engines.audio.requests import STYLE_TRACKS, MusicRequest

@@ -13,10 +13,10 @@ import soundfile
 from studio.core.jobs import CancelToken, NullReporter, Request
 from studio.core.provenance import read_recipe
 from studio.engines.audio.common import decode_audio
-from studio.engines.audio.music import run as run_music
+from studio.engines.audio.music.engine import run as run_music
 from studio.engines.audio.requests import ESPEAK_MODEL_ID, MusicRequest, SfxRequest, SpeechRequest
-from studio.engines.audio.sfx import run as run_sfx
-from studio.engines.audio.speech import run as run_speech
+from studio.engines.audio.sfx.engine import run as run_sfx
+from studio.engines.audio.speech.engine import run as run_speech
 
 REQUESTS = [
     (run_speech, SpeechRequest(prompt="Stored with its recipe.", model_id=ESPEAK_MODEL_ID, pitch=2.0)),

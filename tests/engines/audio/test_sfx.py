@@ -12,7 +12,7 @@ import pytest
 
 from studio.core.jobs import Cancelled, CancelToken, NullReporter, StudioError
 from studio.engines.audio.requests import SFX_PRESETS, SURFACES, SfxRequest
-from studio.engines.audio.sfx import SAMPLE_RATE, run, synthesize
+from studio.engines.audio.sfx.engine import SAMPLE_RATE, run, synthesize
 from studio.engines.audio.sfx.presets import PRESETS
 from tests.engines.audio import tiny_models
 from tests.engines.audio.helpers import Recorder, dominant_frequency, rms, samples_of, spectral_centroid

@@ -14,7 +14,8 @@ from studio.core.jobs import Cancelled, CancelToken, NullReporter, StudioError
 from studio.core.models.discovery import package_dir
 from studio.engines.audio.common import PEAK_CEILING
 from studio.engines.audio.requests import ESPEAK_MODEL_ID, PIPER_STARTER_ID, SpeechRequest
-from studio.engines.audio.speech import MAX_SENTENCE_CHARS, effects, espeak, run, split_sentences
+from studio.engines.audio.speech import effects, espeak
+from studio.engines.audio.speech.engine import MAX_SENTENCE_CHARS, run, split_sentences
 from tests.engines.audio import tiny_models
 from tests.engines.audio.helpers import Recorder, dominant_frequency, rms, samples_of, voiced_pitch
 

@@ -1,6 +1,6 @@
 """The procedural foley presets. Each is a function of the request's
 parameters (intensity, brightness, pace, surface, frequency) that returns a
-mono ``(n,)`` or stereo ``(n, 2)`` float buffer; :mod:`studio.engines.audio.sfx`
+mono ``(n,)`` or stereo ``(n, 2)`` float buffer; :mod:`studio.engines.audio.sfx.engine`
 adds tilt, distance, stereo and level afterwards.
 
 The recipes follow how the real sounds are made: rain is a hiss bed plus

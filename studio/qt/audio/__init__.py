@@ -1,0 +1,2 @@
+"""The Audio workspace: its mode forms, the waveform editor, tracks view,
+time ruler and playback transport."""

@@ -1,0 +1,1 @@
+"""The Text workspace: streaming chat view, composer and task presets."""
