@@ -21,6 +21,8 @@ DEFAULTS: dict[str, Any] = {
     "models.memory_budget_mb": 8192,
     "models.idle_unload_s": 600,
     "preview.max_fps": 15,
+    "text.gpu_layers": -1,  # llama.cpp: layers offloaded to a GPU when its build has one (-1: all)
+    "servers.endpoints": [],  # [{"name", "base_url", "kind"}]; API keys are kept apart (studio.core.secrets)
 }
 
 

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import copy
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from studio.core.jobs import Artifact, Cancelled, CancelToken, Reporter, StudioError
 from studio.core.models.cards import ModelCard
 from studio.engines import context
+from studio.engines.named import resolve
 from studio.engines.text import templating
 from studio.engines.text.conversation import Conversation, Turn, title_from
 from studio.engines.text.loading import LanguageModel, load_language_model, prepare
@@ -39,28 +41,71 @@ from studio.engines.text.streaming import TextStream
 _generate_lock = threading.Lock()
 
 
+@dataclass(frozen=True)
+class Reply:
+    """What a backend tells about the reply it streamed into the ``TextStream``."""
+
+    prompt_tokens: int
+    notice: str = ""  # e.g. that early messages were left out to fit the context
+    dropped: int = 0  # how many messages were left out
+    loaded_from: str = ""  # where the model ran: a file, a cache folder, a server URL
+    backend: str = "transformers"
+
+
+# A backend streams one reply: (card, request, report, cancel, stream) -> Reply.
+_BACKENDS = {
+    "transformers": "studio.engines.text.engine:reply_with_transformers",
+    "llama.cpp": "studio.engines.text.llama:reply_with_llama",
+    "server": "studio.engines.text.remote:reply_from_server",
+}
+
+
+def backend_for(card: ModelCard) -> str:
+    """Which backend runs ``card``: a server's model runs there; a GGUF runs
+    quantised in llama.cpp when it is installed (the transformers conversion
+    is the fallback, and the choice for cards that say so); the rest run in
+    transformers."""
+    if card.format == "openai-server":
+        return "server"
+    if card.format == "gguf" and card.extra.get("backend", "") != "transformers":
+        from studio.engines.text.llama import llama_available
+
+        if llama_available():
+            return "llama.cpp"
+    return "transformers"
+
+
 def run(request: TextRequest, report: Reporter, cancel: CancelToken) -> Artifact:
     request.validate()
     card = context.find_card(request.model_id, "text")
     if card.modality and card.modality != "text":
         raise StudioError(f"{card.name} is an {card.modality} model; choose a text model")
-    lm = load(card, report, cancel)
-    cancel.raise_if_cancelled()
-    stream = TextStream(lm.tokenizer, report.preview, request.stop)
-    fitted = templating.fit(lm.tokenizer, request.system, request.history, request.prompt,
-                            request.context_length or lm.context_length, request.max_new_tokens)
-    generate(lm, fitted.ids, request, fitted.max_new_tokens, stream, cancel)
+    stream = TextStream(None, report.preview, request.stop)
+    reply = resolve(_BACKENDS[backend_for(card)])(card, request, report, cancel, stream)
     if stream.emitted:
         report.preview(stream.closing_line())
     stopped = cancel.cancelled
     answer = stream.text.strip()
     if stopped and not answer:
         raise Cancelled()
-    stats = {**stream.stats(), "prompt_tokens": len(fitted.ids)}
-    document = reply_document(request, answer, stats, stopped, fitted.notice)
-    recipe = {"stats": stats, "stopped": stopped, "notice": fitted.notice, "dropped_messages": fitted.dropped,
-              "model": {"id": card.id, "name": card.name, "format": card.format, "loaded_from": lm.source}}
+    stats = {**stream.stats(), "prompt_tokens": reply.prompt_tokens}
+    document = reply_document(request, answer, stats, stopped, reply.notice)
+    recipe = {"stats": stats, "stopped": stopped, "notice": reply.notice, "dropped_messages": reply.dropped,
+              "model": {"id": card.id, "name": card.name, "format": card.format, "loaded_from": reply.loaded_from,
+                        "backend": reply.backend}}
     return Artifact(data=document.to_json(), suffix=".json", meta={"recipe": recipe, "stopped": stopped})
+
+
+def reply_with_transformers(card: ModelCard, request: TextRequest, report: Reporter, cancel: CancelToken,
+                            stream: TextStream) -> Reply:
+    lm = load(card, report, cancel)
+    cancel.raise_if_cancelled()
+    stream.tokenizer = lm.tokenizer
+    fitted = templating.fit(lm.tokenizer, request.system, request.history, request.prompt,
+                            request.context_length or lm.context_length, request.max_new_tokens)
+    stream.started = stream.clock()  # time the reply, not the load
+    generate(lm, fitted.ids, request, fitted.max_new_tokens, stream, cancel)
+    return Reply(len(fitted.ids), fitted.notice, fitted.dropped, lm.source)
 
 
 def load(card: ModelCard, report: Reporter, cancel: CancelToken) -> LanguageModel:

@@ -1,7 +1,8 @@
 """Turning the token ids of a generation into visible text as they come.
 
 ``TextStream`` is a transformers streamer (``generate`` calls ``put`` with
-each new token and ``end`` at the end). It decodes incrementally, skipping
+each new token and ``end`` at the end); engines that receive text rather
+than ids (llama.cpp, a server) call ``put_text`` instead. It decodes incrementally, skipping
 special tokens so they never reach the screen, holds back text that might
 be the start of a stop string, cuts the answer at a stop string, and times
 the first token and the rate after it.
@@ -57,6 +58,7 @@ class TextStream:
         self.text = ""  # visible text so far (special tokens skipped, cut at a stop string)
         self.emitted = 0  # how much of ``text`` has been handed on
         self.stop_string_hit = False
+        self._text_tokens = 0  # tokens that came as text (``put_text``), not ids
         self._prompt_seen = False
         self._prefix_offset = 0
         self._read_offset = 0
@@ -79,6 +81,19 @@ class TextStream:
             self.ids.append(int(token))
             self._decode_step()
 
+    def put_text(self, piece: str, tokens: int = 1) -> None:
+        """A piece of already-decoded text (from llama.cpp or a server's
+        stream), counted as ``tokens`` tokens; stop strings apply as for ids."""
+        now = self.clock()
+        if self.first_token_at is None:
+            self.first_token_at = now
+        self.last_token_at = now
+        if self.stop_string_hit:
+            return
+        self._text_tokens += tokens
+        self.text += piece
+        self._check_stop_strings()
+
     def end(self) -> None:
         if self.stop_string_hit:
             return
@@ -98,12 +113,12 @@ class TextStream:
         the streamed answer starts on a line of its own. It adds nothing to
         the answer: its ``full`` is the text as it was."""
         elapsed = (self.last_token_at or self.started) - self.started
-        return StreamedText("\n", self.text, len(self.ids), elapsed, closing=True)
+        return StreamedText("\n", self.text, self.tokens, elapsed, closing=True)
 
     # --- statistics ------------------------------------------------------------------
     @property
     def tokens(self) -> int:
-        return len(self.ids)
+        return len(self.ids) + self._text_tokens
 
     def stats(self) -> dict[str, float | int]:
         """Time to first token, tokens, and tokens per second (over the whole
@@ -163,4 +178,4 @@ class TextStream:
             delta = self.text[self.emitted:upto]
             self.emitted = upto
             elapsed = (self.last_token_at or self.started) - self.started
-            self.on_text(StreamedText(delta, self.text[:upto], len(self.ids), elapsed))
+            self.on_text(StreamedText(delta, self.text[:upto], self.tokens, elapsed))
