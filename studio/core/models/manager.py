@@ -24,6 +24,7 @@ from studio.core.models.discovery import discover
 log = logging.getLogger(__name__)
 
 Loader = Callable[[ModelCard], Any]
+CardSource = Callable[[], Iterable[ModelCard]]
 
 
 @dataclass
@@ -76,10 +77,26 @@ class ModelManager:
         self._load_locks: dict[str, threading.Lock] = {}
         self.discovered = False  # set by the first refresh(), whoever runs it
         self.listeners: list[Callable[[], None]] = []
+        self.card_sources: list[CardSource] = []  # e.g. the models of remote text servers
 
     # --- discovery ---------------------------------------------------------
+    def add_card_source(self, source: CardSource) -> None:
+        """Merge the cards ``source()`` returns with the discovered ones on
+        every ``refresh`` (a source that fails is logged and skipped)."""
+        if source not in self.card_sources:
+            self.card_sources.append(source)
+
+    def _source_cards(self) -> list[ModelCard]:
+        cards: list[ModelCard] = []
+        for source in list(self.card_sources):
+            try:
+                cards.extend(source())
+            except Exception:  # noqa: BLE001 - one broken source must not hide the other models
+                log.exception("model card source %r failed", source)
+        return cards
+
     def refresh(self) -> list[ModelCard]:
-        cards = discover(self.user_folders, include_hf_cache=self.include_hf_cache)
+        cards = discover(self.user_folders, include_hf_cache=self.include_hf_cache) + self._source_cards()
         with self._lock:
             self._cards = {card.id: card for card in cards}
             self.discovered = True
