@@ -5,6 +5,7 @@ headless front end to the same engines, queue and library.
     studio models list [--modality M] [--json]
     studio info FILE
     studio library list [--search TEXT]
+    studio servers add NAME URL [--api-key-stdin] | list | remove NAME | test NAME
     studio video consistency FILE [--json]
 
 Options of ``generate`` are made from the request dataclass of each engine,
@@ -113,6 +114,19 @@ def _build_parser() -> argparse.ArgumentParser:
     consistency.add_argument("file", type=Path)
     consistency.add_argument("--json", action="store_true", help="machine-readable output")
 
+    srv = commands.add_parser("servers", help="remote OpenAI-compatible text servers")
+    srv_sub = srv.add_subparsers(dest="servers_command", required=True)
+    srv_add = srv_sub.add_parser("add", help="list a server (e.g. http://localhost:8080/v1 for llama.cpp)")
+    srv_add.add_argument("name")
+    srv_add.add_argument("url")
+    srv_add.add_argument("--api-key-stdin", action="store_true",
+                         help="read the server's API key from standard input (never give it as an argument)")
+    srv_sub.add_parser("list", help="the listed servers (keys are never printed)")
+    srv_remove = srv_sub.add_parser("remove", help="forget a server and its key")
+    srv_remove.add_argument("name")
+    srv_test = srv_sub.add_parser("test", help="ask a server for its models")
+    srv_test.add_argument("name")
+
     library = commands.add_parser("library", help="the output library")
     library_sub = library.add_subparsers(dest="library_command", required=True)
     lib_list = library_sub.add_parser("list")
@@ -217,6 +231,48 @@ def _models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _servers(args: argparse.Namespace) -> int:
+    from studio.core import servers
+    from studio.core.paths import studio_paths
+    from studio.core.settings import Settings
+
+    store = servers.store(Settings(studio_paths().ensure().settings_file))
+    if args.servers_command == "add":
+        key = None
+        if args.api_key_stdin:
+            key = sys.stdin.readline().strip()
+            if not key:
+                raise StudioError("--api-key-stdin was given but standard input held no key")
+        endpoint = store.add(args.name, args.url, api_key=key)
+        print(f"added {endpoint.name}: {endpoint.api_url} ({'API key set' if key else 'no API key'})")
+        return 0
+    if args.servers_command == "list":
+        endpoints = store.list()
+        if not endpoints:
+            print("no servers; add one with `studio servers add NAME URL`")
+            return 0
+        print(f"{'NAME':20} {'URL':44} KEY")
+        for endpoint in endpoints:
+            print(f"{endpoint.name:20} {endpoint.api_url:44} {'set' if endpoint.has_key() else 'none'}")
+        return 0
+    if args.servers_command == "remove":
+        endpoint = store.remove(args.name)
+        print(f"removed {endpoint.name}")
+        return 0
+    from studio.engines.text.remote import list_models
+
+    endpoint = store.get(args.name)
+    try:
+        models = list_models(endpoint)
+    except StudioError as exc:
+        print(f"studio: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{endpoint.name}: {len(models)} model{'s' if len(models) != 1 else ''} at {endpoint.api_url}")
+    for model in models:
+        print(f"  {endpoint.name}/{model}")
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from studio.core.provenance import read_recipe
 
@@ -260,6 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "info": _info,
         "models": _models_list,
         "library": _library_list,
+        "servers": _servers,
         "video": _video_consistency,
     }
     if args.command not in handlers:

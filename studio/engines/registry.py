@@ -79,6 +79,14 @@ def open_studio_services(paths=None):
     jobs and library recipes come back as their real request classes."""
     load_request_types()
     services = open_services(paths)
+    settings = services.settings
+
+    def server_cards() -> list[ModelCard]:  # the models of the remote text servers in Settings
+        if not settings.get("servers.endpoints"):
+            return []  # no server listed: not even an import
+        return resolve("studio.engines.text.remote:server_cards")(settings)
+
+    services.models.add_card_source(server_cards)
     context.set_model_manager(services.models)
     return services
 
