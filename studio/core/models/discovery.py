@@ -177,5 +177,22 @@ def discover(user_folders: Iterable[Path] = (), include_starters: bool = True,
             seen.add(identity)
             if not card.size_bytes:
                 card.size_bytes = folder_size(card.path) if card.path.exists() else 0
+            if card.format == "gguf":
+                note_llama_cpp(card)
             cards.append(card)
     return cards
+
+
+LLAMA_CPP_MISSING = ("llama.cpp (llama-cpp-python) is not installed: this GGUF runs through a converted "
+                     "transformers copy (slower, more memory)")
+
+
+def note_llama_cpp(card: ModelCard) -> None:
+    """Say on a GGUF card when llama.cpp, which runs GGUFs quantised as they
+    are, is not installed (checked without importing it)."""
+    if importlib.util.find_spec("llama_cpp") is not None:
+        card.extra.pop("llama_cpp", None)
+        return
+    card.extra["llama_cpp"] = LLAMA_CPP_MISSING
+    if "llama.cpp" not in card.description:
+        card.description = f"{card.description} ({LLAMA_CPP_MISSING})" if card.description else LLAMA_CPP_MISSING

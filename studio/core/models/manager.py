@@ -36,7 +36,13 @@ class LoadedModel:
 
 
 def measure_memory(model: Any, fallback: int) -> int:
-    """Bytes held by a model's tensors (torch modules, pipelines, tensor dicts)."""
+    """Bytes held by a model: what it says it holds (``memory_bytes``, for
+    models that are not torch tensors, such as a llama.cpp model's mapped
+    file and KV cache), else its tensors (torch modules, pipelines, tensor
+    dicts)."""
+    declared = getattr(model, "memory_bytes", None)
+    if isinstance(declared, int) and not isinstance(declared, bool) and declared > 0:
+        return declared
     torch = sys.modules.get("torch")
     if torch is None:
         return fallback
