@@ -24,6 +24,7 @@ from PySide6.QtCore import QByteArray, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication
 
+from studio.core.atomic import temp_path
 from studio.core.paths import RESOURCES
 
 ICONS_DIR = RESOURCES / "icons"
@@ -152,7 +153,7 @@ def _tinted_icon(name: str, color: str) -> QIcon:
         try:
             # A cache file needs no fsync: a torn write is simply written again.
             path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+            partial = temp_path(path)  # unique per thread: two threads may tint one icon at once
             partial.write_text(_svg_source(name).replace("currentColor", color), encoding="utf-8")
             os.replace(partial, path)
         except OSError:  # a read-only cache still gets icons, rendered now

@@ -163,7 +163,7 @@ def run_export(request: VideoExportRequest, report: Reporter, cancel: CancelToke
                 out = Path(request.destination).expanduser()
                 if out.exists() and any(out.iterdir()):
                     raise StudioError(f"{out} is not empty: choose a new folder for the PNG sequence")
-                from studio.engines.video.export import atomic_output
+                from studio.core.atomic import atomic_output
 
                 with atomic_output(out) as temp:
                     shutil.copytree(target, temp)

@@ -12,17 +12,14 @@ The timeline as OpenTimelineIO lives in ``otio``."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from studio.core.atomic import PART_SUFFIX
+from studio.core.atomic import atomic_output
 from studio.core.jobs import CancelToken, StudioError
 from studio.core.provenance import AI_MARK, embed
 
@@ -33,29 +30,6 @@ AUDIO_BITRATE = 192_000
 AUDIO_FRAME = 1024  # AAC encodes 1024 samples per frame
 
 Progress = Callable[[int, int], None]
-
-
-def temp_beside(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}{PART_SUFFIX}")
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """A temp path to write; renamed to ``path`` if the block ends normally,
-    deleted if it raises (including ``Cancelled``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = temp_beside(path)
-    try:
-        yield temp
-        os.replace(temp, path)
-    except BaseException:
-        if temp.is_dir():
-            shutil.rmtree(temp, ignore_errors=True)
-        else:
-            with contextlib.suppress(OSError):
-                temp.unlink()
-        raise
 
 
 def recipe_text(recipe: dict[str, Any] | None) -> str:
