@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system libraries Studio needs on Debian/Ubuntu, if any is missing:
 # PortAudio for playback, libsndfile for audio files, and what Qt needs to draw
-# (offscreen for tests, xcb for a real window). Runs apt-get only when needed.
+# (offscreen for tests, xcb for a real window), and the compiler and CMake
+# that build llama.cpp. Runs apt-get only when needed.
 set -euo pipefail
 
 packages=(
@@ -10,6 +11,7 @@ packages=(
   libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
   libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-randr0 libxcb-xinerama0 libxcb-xkb1
   fonts-dejavu-core
+  g++ cmake
 )
 [ "${STUDIO_WITH_XVFB:-0}" = 1 ] && packages+=(xvfb xauth)
 
