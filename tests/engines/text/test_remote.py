@@ -88,7 +88,7 @@ def test_a_reply_streams_through_the_job_flow_and_the_recipe_names_server_and_mo
     model = item.recipe["model"]
     assert model["id"] == f"local/{MODEL}" and model["backend"] == "server"
     assert model["loaded_from"] == server.api_url
-    assert item.recipe["request"]["model_id"] == f"local/{MODEL}" if "request" in item.recipe else True
+    assert item.model_id == f"local/{MODEL}" and item.request == request  # so Reuse runs it again
     # The key is in the private secrets file only: not in settings, recipes or the stored reply.
     settings_text = (studio_home / "config" / "settings.json").read_text()
     assert "local" in settings_text and KEY not in settings_text
