@@ -128,7 +128,7 @@ class LlamaModel:
         self.metadata: dict[str, Any] = dict(llm.metadata or {})
         self.chat_template: str = self.metadata.get("tokenizer.chat_template", "") or ""
         self.n_ctx = int(llm.n_ctx())
-        self.n_ctx_train = int(llm.n_ctx_train())
+        self.n_ctx_train = _n_ctx_train(llm)
         self.file_bytes = self.path.stat().st_size
         self.kv_cache_bytes = kv_cache_bytes(self.metadata, self.n_ctx, _layer_count(llm), int(llm.n_embd()))
         self.memory_bytes = self.file_bytes + self.kv_cache_bytes
@@ -184,9 +184,13 @@ def _layer_count(llm: Any) -> int:
     try:
         import llama_cpp
 
-        return int(llama_cpp.llama_model_n_layer(llm.model))
+        return int(llama_cpp.llama_model_n_layer(llm._model.model))
     except (AttributeError, TypeError, ValueError):
         return 0
+
+
+def _n_ctx_train(llm: Any) -> int:
+    return int(llm._model.n_ctx_train())
 
 
 def _identity(path: Path) -> tuple[str, int, float]:
@@ -228,8 +232,8 @@ def open_model(card: ModelCard, n_ctx: int = 0) -> LlamaModel:
         reason = _reason(path, exc)
         _failed[key] = reason
         raise LlamaLoadError(card, reason) from exc
-    if not n_ctx and 0 < llm.n_ctx_train() < DEFAULT_CONTEXT:  # a model trained on a shorter context
-        trained = llm.n_ctx_train()
+    trained = _n_ctx_train(llm)
+    if not n_ctx and 0 < trained < DEFAULT_CONTEXT:  # a model trained on a shorter context
         llm.close()
         llm = llama(trained)
     return LlamaModel(llm, path, n_ctx)
@@ -271,6 +275,9 @@ def load(card: ModelCard, request: Any, report: Reporter) -> LlamaModel:
     model = manager.get(card.id, loader)
     if not isinstance(model, LlamaModel) or model.llm is None or model.n_ctx_asked != request.context_length:
         manager.unload(card.id)  # loaded by transformers, or with another context
+        if isinstance(model, LlamaModel):
+            with model.lock:  # after the reply it may be writing
+                model.close()
         del model
         model = manager.get(card.id, loader)
     return model
@@ -283,19 +290,28 @@ def reply_with_llama(card: ModelCard, request: Any, report: Reporter, cancel: Ca
     known = _failed.get(_identity(Path(card.path)))
     if known is not None:  # failed before: straight to transformers, keeping what it has loaded
         return _fall_back(card, request, report, cancel, stream, LlamaLoadError(card, known))
-    try:
-        model = load(card, request, report)
-    except LlamaLoadError as exc:
-        return _fall_back(card, request, report, cancel, stream, exc)
-    cancel.raise_if_cancelled()
     from studio.engines.text import templating
 
-    with model.lock:
+    for _attempt in range(3):
+        try:
+            model = load(card, request, report)
+        except LlamaLoadError as exc:
+            return _fall_back(card, request, report, cancel, stream, exc)
+        cancel.raise_if_cancelled()
+        model.lock.acquire()
+        if model.llm is not None:
+            break
+        model.lock.release()  # closed by a reply that asked for another context: load again
+    else:
+        raise StudioError(f"{card.name}: the model was unloaded while this reply waited for it; try again")
+    try:
         fitted = templating.fit(model.tokenizer, request.system, request.history, request.prompt,
                                 request.context_length or model.n_ctx, request.max_new_tokens)
         model.last_prompt = model.llm.detokenize(fitted.ids, special=True).decode("utf-8", errors="replace")
         stream.started = stream.clock()  # time the reply, not the load
         generate(model, fitted.ids, request, fitted.max_new_tokens, stream, cancel)
+    finally:
+        model.lock.release()
     return Reply(len(fitted.ids), fitted.notice, fitted.dropped, str(card.path), backend="llama.cpp")
 
 
