@@ -1,7 +1,11 @@
 """The Settings dialog: theme, model folders, the memory budget for loaded
-models, the live-preview rate and the audio output device. It only edits the
-settings file; the window applies what changed (``settings_changed``
-carries the keys)."""
+models, the live-preview rate, the audio output device and the remote text
+servers. It only edits the settings file; the window applies what changed
+(``settings_changed`` carries the keys).
+
+Servers are saved as soon as they are added or removed (their API keys go
+to the secrets store, never to the settings); Test asks a server for its
+models on a background task and shows the count or the error line."""
 
 from __future__ import annotations
 
@@ -9,13 +13,16 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QListWidget, QPushButton,
-    QSpinBox, QVBoxLayout, QWidget,
+    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+    QListWidgetItem, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
+from studio.core import servers
+from studio.core.jobs import StudioError
 from studio.core.playback import output_devices
 from studio.core.settings import Settings
 from studio.qt import theme
+from studio.qt.tasks import Tasks
 
 
 AUDIO_OUTPUT_SETTING = "audio.output_device"
@@ -89,6 +96,7 @@ class SettingsDialog(QDialog):
 
         self.audio_output = self._audio_output_combo(str(settings.get(AUDIO_OUTPUT_SETTING) or ""))
         form.addRow("Audio output", self.audio_output)
+        form.addRow("Servers", self._servers_section())
         layout.addLayout(form)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -115,6 +123,122 @@ class SettingsDialog(QDialog):
         combo.setToolTip("Where the Audio workspace plays; also chosen on its transport bar")
         return combo
 
+    # --- servers -------------------------------------------------------------------
+    def _servers_section(self) -> QVBoxLayout:
+        self.server_store = servers.ServerStore(self.settings)
+        self.server_tasks = Tasks(self, max_threads=2, name="studio-server-test")
+        self.finished.connect(lambda _result: self.server_tasks.shutdown(3000))
+        self._servers_changed = False
+        self._testing = False  # a Test runs; one at a time
+        self.server_list = QListWidget()
+        self.server_list.setObjectName("servers")
+        self.server_list.setMinimumHeight(80)
+        self.server_list.itemSelectionChanged.connect(self._update_buttons)
+        self.add_server_button = QPushButton("Add…")
+        theme.set_icon(self.add_server_button, "add")
+        self.add_server_button.clicked.connect(self._ask_for_server)
+        self.remove_server_button = QPushButton("Remove")
+        theme.set_icon(self.remove_server_button, "remove")
+        self.remove_server_button.clicked.connect(self.remove_selected_server)
+        self.test_server_button = QPushButton("Test")
+        self.test_server_button.setToolTip("Ask the server for its models")
+        self.test_server_button.clicked.connect(self.test_selected_server)
+        row = QHBoxLayout()
+        row.setSpacing(6)
+        for button in (self.add_server_button, self.remove_server_button, self.test_server_button):
+            row.addWidget(button)
+        row.addStretch(1)
+        self.server_status = QLabel("")
+        self.server_status.setObjectName("serverStatus")
+        self.server_status.setWordWrap(True)
+        self.server_status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        hint = QLabel("OpenAI-compatible servers whose models the Text workspace can use, e.g. a llama.cpp "
+                      "server, Ollama, vLLM or LM Studio. API keys are kept in the system keyring "
+                      "or a private file, never in the settings.")
+        hint.setObjectName("hint")
+        hint.setWordWrap(True)
+        box = QVBoxLayout()
+        box.setSpacing(6)
+        box.addWidget(self.server_list)
+        box.addLayout(row)
+        box.addWidget(self.server_status)
+        box.addWidget(hint)
+        self._fill_servers()
+        return box
+
+    def _fill_servers(self) -> None:
+        selected = self.selected_server()
+        self.server_list.clear()
+        for endpoint in self.server_store.list():
+            key = "API key set" if endpoint.has_key() else "no API key"
+            item = QListWidgetItem(f"{endpoint.name}  —  {endpoint.api_url}  ({key})")
+            item.setData(Qt.ItemDataRole.UserRole, endpoint.name)
+            self.server_list.addItem(item)
+            if endpoint.name == selected:
+                item.setSelected(True)
+
+    def server_names(self) -> list[str]:
+        return [self.server_list.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.server_list.count())]
+
+    def selected_server(self) -> str:
+        items = self.server_list.selectedItems() if hasattr(self, "server_list") else []
+        return items[0].data(Qt.ItemDataRole.UserRole) if items else ""
+
+    def select_server(self, name: str) -> None:
+        for i in range(self.server_list.count()):
+            item = self.server_list.item(i)
+            item.setSelected(item.data(Qt.ItemDataRole.UserRole) == name)
+
+    def _ask_for_server(self) -> None:
+        dialog = ServerDialog(self)
+        while dialog.exec() == QDialog.DialogCode.Accepted:
+            try:
+                self.add_server(*dialog.values())
+                return
+            except StudioError as exc:
+                dialog.show_error(str(exc))
+
+    def add_server(self, name: str, base_url: str, kind: str = "openai", api_key: str = "") -> None:
+        """Save a server now (its key to the secrets store); raises StudioError on a bad name or URL."""
+        endpoint = self.server_store.add(name, base_url, kind, api_key or None)
+        self._servers_changed = True
+        self._fill_servers()
+        self.select_server(endpoint.name)
+        self.server_status.setText(f"Added {endpoint.name}; Test asks it for its models.")
+
+    def remove_selected_server(self) -> None:
+        name = self.selected_server()
+        if name:
+            self.server_store.remove(name)
+            self._servers_changed = True
+            self._fill_servers()
+            self.server_status.setText(f"Removed {name}.")
+        self._update_buttons()
+
+    def test_selected_server(self) -> None:
+        name = self.selected_server()
+        if not name:
+            return
+        endpoint = self.server_store.get(name)
+        self.server_status.setText(f"Asking {name} for its models…")
+        self._testing = True
+        self.test_server_button.setEnabled(False)
+
+        def finished(models: list[str]) -> None:
+            count = f"{len(models)} model{'s' if len(models) != 1 else ''}"
+            shown = ", ".join(models[:5]) + ("…" if len(models) > 5 else "")
+            self._show_test_result(f"{name}: {count}" + (f" ({shown})" if shown else ""))
+
+        def failed(message: str, _traceback: str) -> None:
+            self._show_test_result(message.splitlines()[0] if message else f"{name}: the test failed")
+
+        self.server_tasks.run(_list_models, endpoint, finished=finished, failed=failed)
+
+    def _show_test_result(self, text: str) -> None:
+        self._testing = False
+        self.server_status.setText(text)
+        self._update_buttons()
+
     # --- folders -------------------------------------------------------------------
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a model folder")
@@ -135,6 +259,10 @@ class SettingsDialog(QDialog):
 
     def _update_buttons(self) -> None:
         self.remove_button.setEnabled(bool(self.folders.selectedItems()))
+        if hasattr(self, "server_list"):
+            chosen = bool(self.selected_server())
+            self.remove_server_button.setEnabled(chosen)
+            self.test_server_button.setEnabled(chosen and not self._testing)
 
     # --- result ----------------------------------------------------------------------------
     def values(self) -> dict[str, Any]:
@@ -152,6 +280,8 @@ class SettingsDialog(QDialog):
     def accept(self) -> None:
         values = self.values()
         changed = [key for key, value in values.items() if self.settings.get(key) != value]
+        if self._servers_changed:  # already saved when added or removed
+            changed.append(servers.SETTING)
         self.settings.update(values)
         super().accept()
         if changed:
@@ -162,3 +292,55 @@ class SettingsDialog(QDialog):
             self.reject()
             return
         super().keyPressEvent(event)
+
+
+def _list_models(endpoint: servers.Endpoint) -> list[str]:
+    from studio.engines.text.remote import list_models  # httpx: only when a server is tested
+
+    return list_models(endpoint)
+
+
+class ServerDialog(QDialog):
+    """Name, base URL, kind and optional API key of a new server."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("serverDialog")
+        self.setWindowTitle("Add a server")
+        self.setMinimumWidth(460)
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.name = QLineEdit()
+        self.name.setPlaceholderText("e.g. desktop")
+        self.url = QLineEdit()
+        self.url.setPlaceholderText(servers.EXAMPLES["llama.cpp server"])
+        self.url.setToolTip("\n".join(f"{name}: {url}" for name, url in servers.EXAMPLES.items()))
+        self.kind = QComboBox()
+        for kind, title in servers.KINDS.items():
+            self.kind.addItem(title, kind)
+        self.key = QLineEdit()
+        self.key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key.setPlaceholderText("optional")
+        form.addRow("Name", self.name)
+        form.addRow("Base URL", self.url)
+        form.addRow("Kind", self.kind)
+        form.addRow("API key", self.key)
+        layout.addLayout(form)
+        examples = QLabel("Usual addresses: " + "; ".join(f"{n} {u}" for n, u in servers.EXAMPLES.items()))
+        examples.setObjectName("hint")
+        examples.setWordWrap(True)
+        layout.addWidget(examples)
+        self.error = QLabel("")
+        self.error.setObjectName("serverError")
+        self.error.setWordWrap(True)
+        layout.addWidget(self.error)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def values(self) -> tuple[str, str, str, str]:
+        return self.name.text().strip(), self.url.text().strip(), self.kind.currentData(), self.key.text().strip()
+
+    def show_error(self, message: str) -> None:
+        self.error.setText(message)
