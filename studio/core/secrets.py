@@ -126,8 +126,8 @@ def delete_secret(name: str) -> None:
     if ring is not None:
         try:
             ring.delete_password(SERVICE, name)
-        except Exception:  # noqa: BLE001 - nothing stored under that name is fine
-            pass
+        except Exception as exc:  # noqa: BLE001 - nothing stored under that name is fine
+            log.debug("nothing to delete for %r in the keyring (%s)", name, type(exc).__name__)
         return
     with _lock:
         values = _read_file()

@@ -77,8 +77,7 @@ def normalise_url(url: str) -> str:
     if parts.username or parts.password:
         raise StudioError("put the API key in the key field, not in the URL")
     path = parts.path.rstrip("/")
-    if path.endswith("/v1"):
-        path = path[:-3]
+    path = path.removesuffix("/v1")
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 

@@ -23,9 +23,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 
@@ -278,8 +279,8 @@ def _watch_cancel(cancel: CancelToken, response_box: list[httpx.Response], done:
             for response in response_box:
                 try:
                     response.close()
-                except Exception:  # noqa: BLE001 - closing from another thread may race with reading
-                    pass
+                except Exception as exc:  # noqa: BLE001 - closing from another thread may race with reading
+                    log.debug("closing the stopped reply: %s", type(exc).__name__)
             return
 
 
@@ -300,29 +301,29 @@ def reply_from_server(card: ModelCard, request: TextRequest, report: Reporter, c
     watcher.start()
     stream.started = stream.clock()
     try:
-        with _client(endpoint, api_key, REPLY_TIMEOUT) as client:
-            with client.stream("POST", endpoint.api_url + "/chat/completions",
-                               json=payload_of(model, request)) as response:
-                response_box.append(response)
-                if response.status_code != 200:
-                    raise status_error(endpoint, response, api_key, model)
-                try:
-                    for event in _events(response):
-                        if event.get("error"):
-                            raise StudioError(_stream_error(endpoint, event["error"], api_key))
-                        usage = event.get("usage")
-                        if isinstance(usage, dict) and usage.get("prompt_tokens"):
-                            prompt_tokens = int(usage["prompt_tokens"])
-                        piece = _delta_text(event)
-                        if piece:
-                            stream.put_text(piece, tokens=1)
-                        if cancel.cancelled or stream.stop_string_hit:
-                            break
-                except _Done:
-                    pass
-                except _Malformed as exc:
-                    raise StudioError(redact(f"server {endpoint.name!r} sent a malformed stream chunk: "
-                                             f"{exc}", api_key)) from None
+        with _client(endpoint, api_key, REPLY_TIMEOUT) as client, \
+                client.stream("POST", endpoint.api_url + "/chat/completions",
+                              json=payload_of(model, request)) as response:
+            response_box.append(response)
+            if response.status_code != 200:
+                raise status_error(endpoint, response, api_key, model)
+            try:
+                for event in _events(response):
+                    if event.get("error"):
+                        raise StudioError(_stream_error(endpoint, event["error"], api_key))
+                    usage = event.get("usage")
+                    if isinstance(usage, dict) and usage.get("prompt_tokens"):
+                        prompt_tokens = int(usage["prompt_tokens"])
+                    piece = _delta_text(event)
+                    if piece:
+                        stream.put_text(piece, tokens=1)
+                    if cancel.cancelled or stream.stop_string_hit:
+                        break
+            except _Done:
+                pass
+            except _Malformed as exc:
+                raise StudioError(redact(f"server {endpoint.name!r} sent a malformed stream chunk: "
+                                         f"{exc}", api_key)) from None
     except (StudioError, httpx.HTTPError) as exc:
         if cancel.cancelled:  # the watcher closed the connection: a Stop, not an error
             pass

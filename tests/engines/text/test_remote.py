@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -166,7 +167,7 @@ def test_a_server_killed_mid_answer_keeps_the_partial_answer_with_a_notice(studi
 
         request = TextRequest(prompt="Count from 1 to 200, one number a line.", model_id=f"doomed/{MODEL}",
                               max_new_tokens=400, seed=1, temperature=0.0)
-        state, item, recorder = run_job(studio, request, Killer())
+        state, item, _ = run_job(studio, request, Killer())
         assert state is JobState.FINISHED, studio.queue.jobs()[-1].error
         assert "cut short" in item.recipe["notice"] and "dropped" in item.recipe["notice"]
         turn = reply(item).turns[-1]
@@ -208,7 +209,7 @@ def test_generate_text_with_a_server_model(studio_home, server):
                             timeout=180)
     assert result.returncode == 0, result.stderr
     path = result.stdout.rstrip("\n").split("\n")[-1]
-    assert Conversation.from_json(open(path, "rb").read()).turns[-1].content
+    assert Conversation.from_json(Path(path).read_bytes()).turns[-1].content
 
 
 def test_errors_of_a_direct_call_are_studio_errors(studio, server):
