@@ -228,7 +228,7 @@ def open_model(card: ModelCard, n_ctx: int = 0) -> LlamaModel:
         llm = llama(n_ctx or DEFAULT_CONTEXT)
     except MemoryError:
         raise
-    except Exception as exc:  # noqa: BLE001 - llama.cpp says only "Failed to load model from file"
+    except Exception as exc:
         reason = _reason(path, exc)
         _failed[key] = reason
         raise LlamaLoadError(card, reason) from exc

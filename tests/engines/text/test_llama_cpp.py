@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import itertools
 import weakref
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def test_a_reply_streams_token_by_token_and_is_stored_as_a_conversation(studio):
     assert state is JobState.FINISHED, studio.queue.jobs()[-1].error
     *previews, closing = recorder.previews
     assert closing.closing and len(previews) >= 4
-    for before, after in zip(previews, previews[1:]):
+    for before, after in itertools.pairwise(previews):
         assert after.full == before.full + after and after.tokens > before.tokens
     document = reply(item)
     answer = document.turns[-1]
