@@ -176,8 +176,8 @@ class LlamaModel:
     def __del__(self) -> None:  # the model manager unloads by dropping its reference
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - nothing to report to at interpreter exit
-            pass
+        except Exception as exc:  # noqa: BLE001 - at interpreter exit there is little left to report to
+            log.debug("closing a llama.cpp model failed: %s", exc)
 
 
 def _layer_count(llm: Any) -> int:
