@@ -417,6 +417,7 @@ class MainWindow(QMainWindow):
             self.services.models.budget_bytes = int(self.settings.get("models.memory_budget_mb")) * 1024 * 1024
         if "models.folders" in keys:
             apply_model_folders(self.services.models, self.settings, self.services.paths.models_dir)
+        if "models.folders" in keys or "servers.endpoints" in keys:  # a server's models are cards too
             self.models_panel.refresh()
         if "preview.max_fps" in keys:
             self.runner.set_max_fps(float(self.settings.get("preview.max_fps")))

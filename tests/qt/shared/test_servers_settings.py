@@ -90,3 +90,20 @@ def test_accept_reports_the_servers_setting_as_changed(qtbot, dialog):
     with qtbot.waitSignal(dialog.settings_changed) as changed:
         dialog.accept()
     assert servers.SETTING in changed.args[0]
+
+
+@pytest.mark.skipif(bool(llama_server.why_unavailable()), reason=llama_server.why_unavailable() or "available")
+def test_a_server_added_in_settings_offers_its_models_in_the_text_workspace(qtbot, open_window, tmp_path):
+    server = llama_server.start_llama_server(tmp_path)
+    try:
+        window = open_window()
+        picker = window.workspaces["text"].model_picker
+        qtbot.waitUntil(lambda: picker.findData("smollm2-135m-instruct") >= 0, timeout=15000)  # first scan done
+        dialog = window.open_settings()
+        dialog.add_server("desk", server.api_url, "openai", "")
+        dialog.accept()
+        qtbot.waitUntil(lambda: picker.findData(f"desk/{llama_server.MODEL_ALIAS}") >= 0, timeout=15000)
+        card = window.services.models.card(f"desk/{llama_server.MODEL_ALIAS}")
+        assert card.source == "server desk"
+    finally:
+        server.stop()
