@@ -154,7 +154,8 @@ def test_the_manager_accounts_the_mapped_file_and_the_kv_cache_and_unloading_fre
     head_dim = int(meta[f"{arch}.embedding_length"]) // heads
     n_ctx = model.llm.n_ctx()
     assert n_ctx >= min(DEFAULT_CONTEXT, model.n_ctx_train)
-    kv = n_ctx * layers * kv_heads * 2 * head_dim * 2  # keys and values, f16
+    assert model.kv_bytes_per_value == 34 / 32  # the 8-bit (q8_0) cache
+    kv = int(n_ctx * layers * kv_heads * 2 * head_dim * 34 / 32)  # keys and values
     used = studio.models.memory_used(STARTER)
     assert used == model.memory_bytes == size + kv
     assert size < used <= 2 * size + kv
@@ -164,7 +165,8 @@ def test_the_manager_accounts_the_mapped_file_and_the_kv_cache_and_unloading_fre
                                   context_length=512))
     smaller = loaded(studio)
     assert smaller is not model and smaller.n_ctx_asked == 512
-    assert studio.models.memory_used(STARTER) == size + smaller.llm.n_ctx() * layers * kv_heads * 2 * head_dim * 2
+    assert studio.models.memory_used(STARTER) == size + int(smaller.llm.n_ctx() * layers * kv_heads * 2 * head_dim
+                                                            * 34 / 32)
     assert model.llm is None  # the model it replaced was closed
 
     gone = weakref.ref(smaller)
