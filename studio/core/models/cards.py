@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 MODALITIES = ("text", "image", "audio", "video")
 # Video models that make in-between frames of a clip rather than a clip:
@@ -54,17 +57,45 @@ def card_id(name: str, path: Path) -> str:
     return f"{slug}-{digest}"
 
 
+# Card fields other code reads from ``extra``, and what a valid value is:
+# a wrong type is dropped (with a warning) rather than failing later in an engine.
+_EXTRA_CHECKS = {
+    "native_size": lambda v: isinstance(v, (list, tuple)) and len(v) == 2
+    and all(isinstance(x, int) and not isinstance(x, bool) and 0 < x <= 16384 for x in v),
+    "default_guidance": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 100,
+    "config": lambda v: isinstance(v, str),
+    "generator": lambda v: isinstance(v, dict),
+    "backend": lambda v: isinstance(v, str),
+}
+
+
 def apply_card_file(card: ModelCard, card_file: Path) -> None:
-    """Merge a ``model.json`` written by a person or a starter pack into ``card``."""
+    """Merge a ``model.json`` written by a person or a starter pack into ``card``.
+
+    The file is untrusted: it must be a JSON object; string fields are taken
+    only when they are strings, and known ``extra`` fields only when their
+    type is right."""
     try:
         data = json.loads(card_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        card.error = f"model.json unreadable: {exc}"
+    except (OSError, ValueError, RecursionError) as exc:
+        card.error = f"{card_file.name} unreadable: {str(exc)[:120]}"
+        return
+    if not isinstance(data, dict):
+        card.error = f"{card_file.name} is not a JSON object"
         return
     for key in ("id", "name", "modality", "format", "licence", "source", "description", "architecture"):
         if isinstance(data.get(key), str) and data[key]:
             setattr(card, key, data[key])
-    card.extra.update({k: v for k, v in data.items() if not hasattr(card, k)})
+    if card.modality not in MODALITIES:
+        card.modality = ""
+    for key, value in data.items():
+        if hasattr(card, key):
+            continue
+        check = _EXTRA_CHECKS.get(key)
+        if check is not None and not check(value):
+            log.warning("%s: ignoring %s (%r is not a valid value)", card_file, key, value)
+            continue
+        card.extra[key] = value
 
 
 def human_size(size: int) -> str:

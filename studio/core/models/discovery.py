@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from studio.core.models.cards import ModelCard, apply_card_file
+from studio.core.models.cards import ModelCard, apply_card_file, card_id
 from studio.core.models.formats import (
     RIFE_WEIGHTS, classify_diffusers, classify_file, classify_rife, classify_transformers, folder_size,
 )
@@ -32,6 +32,7 @@ LAYOUT_FOLDERS = {
     "models/diffusers": "ComfyUI diffusers",
 }
 LORA_FOLDERS = {"lora", "loras"}
+MODEL_SUFFIXES = {".safetensors", ".gguf", ".onnx", ".sf2", ".sf3", ".ckpt", ".pt", ".pth", ".bin", ".tar"}
 
 # Starter packs shipped as Python packages: (package, file inside it, card fields).
 STARTER_PACKAGES = (
@@ -65,7 +66,7 @@ def discover_starters() -> Iterator[ModelCard]:
         if folder is None or not (folder / relative).exists():
             continue
         path = folder / relative
-        card = classify_file(path, source=f"starter package {package}") or ModelCard(
+        card = _classify_file_safely(path, f"starter package {package}", False) or ModelCard(
             fields["id"], fields["name"], fields["modality"], "file", path)
         for key, value in fields.items():
             setattr(card, key, value)
@@ -104,16 +105,43 @@ def _walk(folder: Path, source: str, lora: bool, depth: int = 0) -> Iterator[Mod
             if depth < MAX_DEPTH:
                 yield from _walk(path, source, lora or entry.name.lower() in LORA_FOLDERS, depth + 1)
         elif entry.is_file():
-            file_card = classify_file(path, source, lora_folder=lora)
+            file_card = _classify_file_safely(path, source, lora)
             if file_card is not None:
-                file_card.size_bytes = path.stat().st_size
-                card_file = path.with_suffix(".model.json")
-                if card_file.exists():
-                    apply_card_file(file_card, card_file)
                 yield file_card
 
 
+def _classify_file_safely(path: Path, source: str, lora: bool) -> ModelCard | None:
+    """``classify_file`` plus its ``.model.json``; whatever goes wrong costs
+    only this file's card, which then says what is wrong in one line."""
+    try:
+        card = classify_file(path, source, lora_folder=lora)
+        if card is not None:
+            card.size_bytes = path.stat().st_size
+            card_file = path.with_suffix(".model.json")
+            if card_file.exists():
+                apply_card_file(card, card_file)
+        return card
+    except Exception as exc:  # noqa: BLE001 - one damaged file must not hide the other models
+        log.warning("model file %s could not be read", path, exc_info=True)
+        if path.suffix.lower() not in MODEL_SUFFIXES:
+            return None
+        card = ModelCard(card_id(path.stem, path), path.stem, "", path.suffix.lower().lstrip("."), path,
+                         source=source)
+        card.error = f"damaged or unreadable model file ({type(exc).__name__}: {str(exc)[:120]})"
+        return card
+
+
 def _classify_folder(folder: Path, source: str) -> ModelCard | None:
+    try:
+        return _classify_model_folder(folder, source)
+    except Exception as exc:  # noqa: BLE001 - a damaged model folder costs only its own card
+        log.warning("model folder %s could not be read", folder, exc_info=True)
+        card = ModelCard(card_id(folder.name, folder), folder.name, "", "folder", folder, source=source)
+        card.error = f"damaged or unreadable model folder ({type(exc).__name__}: {str(exc)[:120]})"
+        return card
+
+
+def _classify_model_folder(folder: Path, source: str) -> ModelCard | None:
     if (folder / "model_index.json").exists():
         card = classify_diffusers(folder, source)
     elif (folder / "config.json").exists() and (
