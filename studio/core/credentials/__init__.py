@@ -1,0 +1,437 @@
+"""Content Credentials: a signed C2PA manifest in every artifact Studio
+writes, read back with its validation state.
+
+``ContentCredentials`` is the policy one installation signs with (on or
+off, its certificate folder, the invisible watermark); the library and the
+exporters call ``sign_bytes``/``sign_file`` in the job's thread. A manifest
+holds a ``c2pa.created`` action with the IPTC digital source type
+``trainedAlgorithmicMedia``, the generator (Studio and its version), the
+model (name, hash, licence) and the Studio recipe as the custom assertion
+``org.studio.recipe``. An artifact made from others (img2img, inpaint,
+upscale, a video edit, a timeline export) adds them as ingredients, with a
+``c2pa.opened`` + ``c2pa.edited`` (one parent) or ``c2pa.placed`` (the
+clips of a timeline) action, so the chain of edits is visible.
+
+Formats C2PA can hold (PNG, JPEG, WebP, GIF, WAV, MP3, FLAC, MP4/MOV, ZIP)
+carry the manifest inside; the others (text, JSON, MIDI, OTIO) keep their
+embedded recipe and get a ``<file>.c2pa`` sidecar. C2PA hashes only the
+formats it knows, so a sidecar is bound to its file through a fixed
+one-entry ZIP of the file's bytes (``_binding_zip``): Studio's reader
+rebuilds it to check the hash; other C2PA tools see a valid manifest store
+but cannot tie it to the file on their own.
+
+Reading (``read_credentials``) reports ``valid`` (signed and trusted: this
+installation's own CA, or the imported chain's root), ``untrusted`` (the
+signature and hashes hold, the signer is unknown here) or ``tampered``
+(a hash or signature fails; the reason names the failing check)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from studio import __version__
+from studio.core.jobs import StudioError
+
+log = logging.getLogger(__name__)
+
+RECIPE_LABEL = "org.studio.recipe"
+SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+EMBEDDED_MIME = {
+    ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
+    ".gif": "image/gif", ".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac",
+    ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".zip": "application/zip",
+}
+SIDECAR_SUFFIXES = {".md", ".txt", ".json", ".mid", ".midi", ".otio"}
+SIDECAR_EXT = ".c2pa"
+SETTING_SIGN = "credentials.sign"
+SETTING_WATERMARK = "credentials.watermark"
+_BINDING_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+def sidecar_path(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name + SIDECAR_EXT)
+
+
+def can_sign(suffix: str) -> bool:
+    suffix = suffix.lower()
+    return suffix in EMBEDDED_MIME or suffix in SIDECAR_SUFFIXES
+
+
+@dataclass
+class SignResult:
+    data: bytes  # the file's bytes, with the manifest inside where the format holds one
+    sidecar: bytes | None = None  # a detached manifest store, for the other formats
+    signed: bool = False
+    error: str = ""
+    signer: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        """What the library's index records (never a key or a path to one)."""
+        if self.signed:
+            return {"signed": True, "signer": self.signer, "sidecar": self.sidecar is not None}
+        return {"signed": False, "error": self.error} if self.error else {"signed": False}
+
+
+class ContentCredentials:
+    """How this installation signs. ``enabled`` off: nothing is signed."""
+
+    def __init__(self, config: Path, enabled: bool = True, watermark: bool = True,
+                 thumbnails: bool = False) -> None:
+        self.config = Path(config)
+        self.enabled = enabled
+        self.watermark = watermark
+        self.thumbnails = thumbnails
+        self._lock = threading.Lock()
+        self._signer_key: tuple | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any, config: Path) -> ContentCredentials:
+        return cls(config, bool(settings.get(SETTING_SIGN, True)), bool(settings.get(SETTING_WATERMARK, True)))
+
+    # --- signing ---------------------------------------------------------
+
+    def identity(self):
+        from studio.core.credentials.certs import load_identity
+
+        return load_identity(self.config)
+
+    def _signer(self):
+        import c2pa
+
+        identity = self.identity()
+        info = c2pa.C2paSignerInfo(identity.alg, identity.chain_pem, identity.private_key_pem(), None)
+        return c2pa.Signer.from_info(info), identity
+
+    def _context(self):
+        import c2pa
+
+        return c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": self.thumbnails}}})
+
+    def sign_bytes(self, data: bytes, suffix: str, recipe: dict[str, Any],
+                   sources: Iterable[Path | str] = (), placed: bool = False) -> SignResult:
+        """``data`` signed, or unchanged with the reason when signing is off or fails.
+
+        Never raises for a signing problem: the artifact is kept with its
+        plain recipe and ``error`` says why."""
+        suffix = suffix.lower()
+        if not self.enabled:
+            return SignResult(data)
+        if not can_sign(suffix):
+            return SignResult(data, error=f"C2PA cannot sign {suffix or 'this'} files")
+        try:
+            return self._sign(data, suffix, recipe, [Path(s) for s in sources if s], placed)
+        except Exception as exc:  # noqa: BLE001 - a signing failure never loses the artifact
+            log.warning("signing a %s artifact failed: %s", suffix, _one_line(exc))
+            return SignResult(data, error=f"not signed: {_one_line(exc)}")
+
+    def _sign(self, data: bytes, suffix: str, recipe: dict[str, Any], sources: list[Path],
+              placed: bool) -> SignResult:
+        import c2pa
+
+        signer, identity = self._signer()
+        try:
+            usable = _usable_sources(sources)
+            try:
+                builder = self._builder(recipe, suffix, usable, placed)
+            except Exception as exc:  # noqa: BLE001 - an unreadable source shortens the chain, never unsigns
+                log.warning("ingredients left out: %s", _one_line(exc))
+                builder = self._builder(recipe, suffix, [], placed)
+            out = io.BytesIO()
+            if suffix in EMBEDDED_MIME:
+                builder.sign(signer, EMBEDDED_MIME[suffix], io.BytesIO(data), out)
+                return SignResult(out.getvalue(), signed=True, signer=identity.subject)
+            builder.set_no_embed()
+            manifest = builder.sign(signer, "application/zip", io.BytesIO(_binding_zip(data)), out)
+            return SignResult(data, sidecar=bytes(manifest), signed=True, signer=identity.subject)
+        finally:
+            with contextlib.suppress(Exception):
+                signer.close()
+
+    def _builder(self, recipe: dict[str, Any], suffix: str, sources: list[tuple[Path, str]], placed: bool):
+        import c2pa
+
+        labels = [label for _path, label in sources]
+        builder = c2pa.Builder(manifest_definition(recipe, suffix, labels, placed), context=self._context())
+        for index, (source, label) in enumerate(sources):
+            relationship = "componentOf" if placed or index else "parentOf"
+            with open(source, "rb") as handle:
+                builder.add_ingredient({"title": source.name, "relationship": relationship, "label": label},
+                                       EMBEDDED_MIME[source.suffix.lower()], handle)
+        return builder
+
+    def sign_file(self, path: Path, recipe: dict[str, Any], sources: Iterable[Path | str] = (),
+                  placed: bool = False) -> SignResult:
+        """Sign a file in place (used by exporters on their temp file, before its
+        rename): the signed bytes replace it atomically; a sidecar is written
+        beside it. The result's ``data`` is left empty."""
+        from studio.core.atomic import atomic_write_bytes
+
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if not self.enabled:
+            return SignResult(b"")
+        result = self.sign_bytes(path.read_bytes(), suffix, recipe, sources, placed)
+        if result.signed:
+            if result.sidecar is not None:
+                atomic_write_bytes(sidecar_path(path), result.sidecar)
+            else:
+                atomic_write_bytes(path, result.data)
+        result.data = b""
+        return result
+
+
+def manifest_definition(recipe: dict[str, Any], suffix: str, ingredient_ids: list[str],
+                        placed: bool) -> dict[str, Any]:
+    agent = {"name": "Studio", "version": __version__}
+    model = model_info(recipe)
+    created: dict[str, Any] = {"action": "c2pa.created", "digitalSourceType": SOURCE_TYPE, "softwareAgent": agent}
+    if model:
+        created["parameters"] = {"model": model}
+    actions: list[dict[str, Any]] = []
+    if ingredient_ids and not placed:
+        actions.append({"action": "c2pa.opened", "softwareAgent": agent,
+                        "parameters": {"ingredientIds": ingredient_ids[:1]}})
+        edited = {"action": "c2pa.edited", "digitalSourceType": SOURCE_TYPE, "softwareAgent": agent,
+                  "parameters": {"model": model} if model else {}}
+        if len(ingredient_ids) > 1:
+            edited["parameters"]["ingredientIds"] = ingredient_ids[1:]
+        actions.append(edited)
+    else:
+        actions.append(created)
+        for ingredient in ingredient_ids:
+            actions.append({"action": "c2pa.placed", "softwareAgent": agent,
+                            "parameters": {"ingredientIds": [ingredient]}})
+    return {
+        "claim_generator_info": [agent],
+        "title": recipe.get("title") or f"Studio artifact{suffix}",
+        "assertions": [
+            {"label": "c2pa.actions.v2", "data": {"actions": actions}},
+            {"label": RECIPE_LABEL, "data": json.loads(json.dumps(recipe, default=str))},
+        ],
+    }
+
+
+def model_info(recipe: dict[str, Any]) -> dict[str, str]:
+    """The model's name, hash and licence as far as the recipe knows them."""
+    model = recipe.get("model")
+    found: dict[str, str] = {}
+    if isinstance(model, dict):
+        for key, name in (("name", "name"), ("id", "id"), ("hash", "hash"), ("licence", "licence"),
+                          ("license", "licence")):
+            if model.get(key):
+                found.setdefault(name, str(model[key]))
+    elif isinstance(model, str) and model:
+        found["name"] = model
+    request = recipe.get("request") or {}
+    if not found.get("id") and isinstance(request, dict) and request.get("model_id"):
+        found["id"] = str(request["model_id"])
+    for key in ("model_hash", "licence"):
+        if recipe.get(key) and key.replace("model_", "") not in found:
+            found[key.replace("model_", "")] = str(recipe[key])
+    return found
+
+
+def sources_of(recipe: dict[str, Any]) -> tuple[list[str], bool]:
+    """The files an artifact was made from, and whether they were placed
+    (the clips of a timeline) rather than edited (one parent)."""
+    request = recipe.get("request") or {}
+    request = request if isinstance(request, dict) else {}
+    timeline = [str(s) for s in recipe.get("sources") or [] if s]
+    if timeline:
+        return timeline, True
+    found = []
+    for key in ("init_image", "source"):
+        value = request.get(key) or (recipe.get(key) if isinstance(recipe.get(key), str) else "")
+        if value:
+            found.append(str(value))
+    return found, False
+
+
+def _usable_sources(sources: list[Path]) -> list[tuple[Path, str]]:
+    """The sources C2PA can take as ingredients (files of a format it reads), labelled."""
+    usable = []
+    for index, source in enumerate(sources):
+        source = Path(source).expanduser()
+        if source.suffix.lower() in EMBEDDED_MIME and source.is_file():
+            usable.append((source, f"ingredient-{index}"))
+    return usable
+
+
+def _binding_zip(data: bytes) -> bytes:
+    """A fixed one-entry ZIP of ``data``: the same bytes give the same archive,
+    so a sidecar's hash can be checked against the file."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        entry = zipfile.ZipInfo("artifact", date_time=_BINDING_DATE)
+        entry.external_attr = 0o644 << 16
+        archive.writestr(entry, data)
+    return buffer.getvalue()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+# --- reading ---------------------------------------------------------------
+
+@dataclass
+class Credentials:
+    """What ``read_credentials`` found in (or beside) a file."""
+
+    state: str  # "valid", "untrusted", "tampered", "none"
+    reason: str = ""
+    signer: str = ""
+    issuer: str = ""
+    signed_at: str = ""
+    generator: str = ""
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    model: dict[str, Any] = field(default_factory=dict)
+    recipe: dict[str, Any] | None = None
+    ingredients: list[dict[str, Any]] = field(default_factory=list)
+    sidecar: bool = False
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def present(self) -> bool:
+        return self.state != "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "reason": self.reason, "signer": self.signer, "issuer": self.issuer,
+                "signed_at": self.signed_at, "generator": self.generator, "actions": self.actions,
+                "model": self.model, "ingredients": self.ingredients, "sidecar": self.sidecar}
+
+    def lines(self) -> list[str]:
+        """A readable account for ``studio info`` and the Library."""
+        if not self.present:
+            return ["Content Credentials: none" + (f" ({self.reason})" if self.reason else "")]
+        label = {"valid": "valid", "untrusted": "valid signature, untrusted signer",
+                 "tampered": "TAMPERED"}[self.state]
+        out = [f"Content Credentials: {label}" + (f" - {self.reason}" if self.reason else "")]
+        out.append(f"  signed by:   {self.signer or '?'}" + (f" (issuer {self.issuer})" if self.issuer else ""))
+        if self.signed_at:
+            out.append(f"  signed at:   {self.signed_at}")
+        if self.generator:
+            out.append(f"  generator:   {self.generator}")
+        if self.sidecar:
+            out.append("  manifest:    sidecar (.c2pa)")
+        for action in self.actions:
+            extra = " (" + action["source_type"].rsplit("/", 1)[-1] + ")" if action.get("source_type") else ""
+            out.append(f"  action:      {action['action']}{extra}")
+        if self.model:
+            out.append("  model:       " + ", ".join(f"{k} {v}" for k, v in self.model.items()))
+        if self.recipe is not None:
+            out.append("  recipe:      present (" + RECIPE_LABEL + ")")
+        for ingredient in self.ingredients:
+            state = ingredient.get("state") or "no credentials"
+            out.append(f"  ingredient:  {ingredient['title']} [{ingredient['relationship']}] {state}")
+        return out
+
+
+def trust_anchors(config: Path | None) -> str:
+    """PEM of the CAs this installation trusts: its own local CA and the root
+    of an imported chain."""
+    if config is None:
+        return ""
+    from studio.core.credentials.certs import load_identity
+
+    try:
+        identity = load_identity(config, create=False)
+    except (StudioError, OSError):
+        return ""
+    return identity.trust_anchor_pem.decode("ascii", "replace")
+
+
+def read_credentials(path: Path, config: Path | None = None, anchors: str | None = None) -> Credentials:
+    """The Content Credentials of ``path`` (embedded, or in its ``.c2pa``
+    sidecar), checked against this installation's trust anchors."""
+    try:
+        import c2pa
+    except ImportError:
+        return Credentials("none", "c2pa-python is not installed")
+    path = Path(path)
+    anchors = trust_anchors(config) if anchors is None else anchors
+    settings: dict[str, Any] = {"verify": {"verify_trust": True}}
+    if anchors:
+        settings["trust"] = {"user_anchors": anchors}
+    context = c2pa.Context.from_dict(settings)
+    suffix = path.suffix.lower()
+    sidecar = sidecar_path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StudioError(f"cannot read {path}: {exc.strerror or exc}") from None
+    reader = None
+    try:
+        if suffix in EMBEDDED_MIME:
+            reader = c2pa.Reader.try_create(EMBEDDED_MIME[suffix], io.BytesIO(data), context=context)
+        if reader is None and sidecar.exists():
+            reader = c2pa.Reader("application/zip", io.BytesIO(_binding_zip(data)),
+                                 manifest_data=sidecar.read_bytes(), context=context)
+            found = _from_reader(reader, c2pa)
+            found.sidecar = True
+            return found
+    except Exception as exc:  # noqa: BLE001 - a broken manifest store is itself a finding
+        return Credentials("tampered", f"the manifest cannot be read: {_one_line(exc)}")
+    if reader is None:
+        return Credentials("none")
+    return _from_reader(reader, c2pa)
+
+
+def _from_reader(reader, c2pa) -> Credentials:
+    try:
+        store = json.loads(reader.json())
+    finally:
+        with contextlib.suppress(Exception):
+            reader.close()
+    active = store.get("manifests", {}).get(store.get("active_manifest", ""), {})
+    results = (store.get("validation_results") or {}).get("activeManifest") or {}
+    failures = results.get("failure") or []
+    state_name = store.get("validation_state", "")
+    untrusted = [f for f in failures if f.get("code", "").startswith("signingCredential.untrusted")]
+    hard = [f for f in failures if f not in untrusted]
+    if state_name == "Invalid" and hard:
+        state, reason = "tampered", "; ".join(f"{f.get('code')}: {f.get('explanation', '')}" for f in hard[:3])
+    elif state_name == "Trusted":
+        state, reason = "valid", ""
+    else:
+        state, reason = "untrusted", "the signing certificate is not one this installation trusts"
+    signature = active.get("signature_info") or {}
+    found = Credentials(state, reason, signer=str(signature.get("common_name", "")),
+                        issuer=str(signature.get("issuer", "")), signed_at=str(signature.get("time", "")),
+                        manifest=active)
+    generators = active.get("claim_generator_info") or []
+    if generators:
+        found.generator = " ".join(str(generators[0].get(k, "")) for k in ("name", "version")).strip()
+    for assertion in active.get("assertions", []):
+        label = assertion.get("label", "")
+        if label.startswith("c2pa.actions"):
+            for action in assertion.get("data", {}).get("actions", []):
+                found.actions.append({"action": action.get("action", ""),
+                                      "source_type": action.get("digitalSourceType", "")})
+                model = (action.get("parameters") or {}).get("model")
+                if isinstance(model, dict) and not found.model:
+                    found.model = model
+        elif label == RECIPE_LABEL:
+            found.recipe = assertion.get("data")
+    for ingredient in active.get("ingredients", []):
+        ingredient_state = ingredient.get("validation_status") or []
+        found.ingredients.append({
+            "title": ingredient.get("title", "?"), "relationship": ingredient.get("relationship", ""),
+            "state": "credentials" if ingredient.get("active_manifest") or ingredient.get("manifest_data")
+            else "", "problems": [s.get("code") for s in ingredient_state if s.get("code")],
+        })
+    return found
+
+
+def signing_enabled_default() -> bool:
+    return os.environ.get("STUDIO_NO_SIGNING", "") == ""
