@@ -15,8 +15,9 @@ so the tokens counted are exactly the tokens evaluated.
 Generation streams token by token into the ``TextStream``; Stop and stop
 strings are read after every token and end the loop (closing the
 generator). One ``Llama`` object is not thread safe, so replies on one
-model are serialised by its lock, and each reply starts from an empty KV
-cache so that the same seed and settings give the same text.
+model are serialised by its lock. The KV cache is kept between replies, so
+the next turn of a chat evaluates only its new tokens; the sampler is seeded
+on every reply, so the same seed and settings give the same text.
 
 A file llama.cpp cannot load (damaged, or an architecture this build does
 not know) is tried through transformers' GGUF conversion instead, with a
@@ -340,7 +341,9 @@ def generate(model: LlamaModel, ids: Sequence[int], request: Any, max_new_tokens
     token, until the end of the turn, ``max_new_tokens``, a stop string or
     Stop. The caller holds ``model.lock``."""
     llm = model.llm
-    llm.reset()  # start from an empty KV cache: the same seed gives the same text
+    # No reset: llama.cpp keeps the KV cache of the tokens it has seen and
+    # evaluates only where the new prompt departs from them, so a chat's next
+    # turn does not re-read its whole history. The sampler is seeded per call.
     sampling = request.temperature > 0
     chunks = llm.create_completion(
         prompt=list(ids), max_tokens=max_new_tokens, stream=True, seed=request.seed,

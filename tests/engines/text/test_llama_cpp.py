@@ -106,6 +106,25 @@ def test_same_seed_gives_the_same_text_and_another_seed_another(studio):
 
 @needs_llama
 @needs_starter
+def test_the_next_turn_of_a_chat_evaluates_only_its_new_tokens(studio):
+    first_prompt = "Name three colours."
+    answer, _ = answer_of(studio, TextRequest(prompt=first_prompt, model_id=STARTER, max_new_tokens=16,
+                                              temperature=0.0))
+    model = loaded(studio)
+    evaluated: list[int] = []
+    real_eval = model.llm.eval
+    model.llm.eval = lambda tokens: (evaluated.append(len(tokens)), real_eval(tokens))[1]
+    follow_up = TextRequest(prompt="And three animals?", model_id=STARTER, max_new_tokens=4, temperature=0.0,
+                            history=(("user", first_prompt), ("assistant", answer)))
+    _answer, recipe = answer_of(studio, follow_up)
+    prompt_tokens = recipe["stats"]["prompt_tokens"]
+    # The history was already in the KV cache: only the new turn (and the answer's tokens) are evaluated.
+    assert evaluated and evaluated[0] < prompt_tokens // 2, (evaluated, prompt_tokens)
+    assert sum(evaluated) < prompt_tokens
+
+
+@needs_llama
+@needs_starter
 def test_the_prompt_is_written_by_the_gguf_files_own_chat_template(studio):
     request = TextRequest(prompt="And now?", system="Be brief.", model_id=STARTER, max_new_tokens=4,
                           temperature=0.0, history=(("user", "Hi"), ("assistant", "Hello!")))
