@@ -56,15 +56,25 @@ def make_recipe(request: Request, artifact: Artifact) -> dict[str, Any]:
 
 
 class Library:
-    def __init__(self, db: Database, folder: Path) -> None:
+    def __init__(self, db: Database, folder: Path, credentials: Any = None) -> None:
         self.db = db
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        # studio.core.credentials.ContentCredentials: watermark, sign (C2PA); None: recipe only
+        self.credentials = credentials
 
     def add(self, request: Request, artifact: Artifact) -> LibraryItem:
         recipe = make_recipe(request, artifact)
         path = self._new_path(request, artifact.suffix)
-        atomic_write_bytes(path, provenance.embed(artifact.data, artifact.suffix, recipe))
+        if self.credentials is None:
+            atomic_write_bytes(path, provenance.embed(artifact.data, artifact.suffix, recipe))
+        else:  # Content Credentials: a signing failure keeps the file, with its plain recipe and the reason
+            sealed = self.credentials.seal(artifact.data, artifact.suffix, recipe,
+                                           sign=not artifact.meta.get("signed"))
+            atomic_write_bytes(path, sealed.data)
+            if sealed.sidecar is not None:
+                atomic_write_bytes(path.with_name(path.name + ".c2pa"), sealed.sidecar)
+            recipe = {**recipe, "content_credentials": artifact.meta.get("content_credentials") or sealed.summary()}
         if provenance.needs_sidecar(artifact.suffix):
             atomic_write_text(provenance.sidecar_path(path), json.dumps(recipe))
         return self._index(path, request, artifact, recipe)
@@ -115,7 +125,7 @@ class Library:
     def delete(self, item_id: int) -> None:
         item = self.get(item_id)
         self.db.execute("DELETE FROM artifacts WHERE id=?", (item_id,))
-        for path in (item.path, provenance.sidecar_path(item.path)):
+        for path in (item.path, provenance.sidecar_path(item.path), item.path.with_name(item.path.name + ".c2pa")):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 

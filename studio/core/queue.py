@@ -91,6 +91,11 @@ class JobQueue:
         )
         return self._changed(job_id)
 
+    def note(self, job_id: int, text: str) -> Job:
+        """A remark on a finished job (its details), e.g. why its file was not signed."""
+        self.db.execute("UPDATE jobs SET details=? WHERE id=?", (text, job_id))
+        return self._changed(job_id)
+
     def fail(self, job_id: int, error: str, details: str = "") -> Job:
         self.db.execute(
             "UPDATE jobs SET state=?, finished=?, error=?, details=? WHERE id=?",

@@ -34,7 +34,11 @@ def open_services(paths: StudioPaths | None = None) -> Services:
     settings = Settings(paths.settings_file)
     db = Database(paths.database)
     models = open_model_manager(paths, settings)
-    return Services(paths, settings, db, JobQueue(db), Library(db, paths.library_dir), models)
+    from studio.core import credentials
+
+    signing = credentials.ContentCredentials.from_settings(settings, paths.config)
+    credentials.configure(signing)  # exporters sign with it too
+    return Services(paths, settings, db, JobQueue(db), Library(db, paths.library_dir, signing), models)
 
 
 def open_model_manager(paths: StudioPaths | None = None, settings: Settings | None = None) -> ModelManager:

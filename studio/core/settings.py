@@ -22,6 +22,8 @@ DEFAULTS: dict[str, Any] = {
     "models.idle_unload_s": 600,
     "preview.max_fps": 15,
     "text.gpu_layers": -1,  # llama.cpp: layers offloaded to a GPU when its build has one (-1: all)
+    "credentials.sign": True,  # C2PA Content Credentials in every artifact (studio.core.credentials)
+    "credentials.watermark": True,  # invisible watermark in images of at least 256 px
     "servers.endpoints": [],  # [{"name", "base_url", "kind"}]; API keys are kept apart (studio.core.secrets)
 }
 

@@ -42,4 +42,7 @@ def execute_job(job: Job, queue: JobQueue, library: Library, report: Reporter,
         queue.fail(job.id, message, traceback.format_exc())
         return JobState.FAILED, None
     queue.finish(job.id, item.path)
+    problem = (item.recipe.get("content_credentials") or {}).get("error")
+    if problem:  # the file is kept with its plain recipe; the job says why it carries no credentials
+        queue.note(job.id, f"Content Credentials: {problem}")
     return JobState.FINISHED, item

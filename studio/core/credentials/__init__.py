@@ -31,8 +31,6 @@ import contextlib
 import io
 import json
 import logging
-import os
-import threading
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,17 +83,44 @@ class ContentCredentials:
     """How this installation signs. ``enabled`` off: nothing is signed."""
 
     def __init__(self, config: Path, enabled: bool = True, watermark: bool = True,
-                 thumbnails: bool = False) -> None:
+                 thumbnails: bool = False, settings: Any = None) -> None:
         self.config = Path(config)
-        self.enabled = enabled
-        self.watermark = watermark
+        self._enabled = enabled
+        self._watermark = watermark
         self.thumbnails = thumbnails
-        self._lock = threading.Lock()
-        self._signer_key: tuple | None = None
+        self.settings = settings  # when given, read at each use: a change in Settings applies to the next job
 
     @classmethod
     def from_settings(cls, settings: Any, config: Path) -> ContentCredentials:
-        return cls(config, bool(settings.get(SETTING_SIGN, True)), bool(settings.get(SETTING_WATERMARK, True)))
+        return cls(config, settings=settings)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.settings.get(SETTING_SIGN, True)) if self.settings is not None else self._enabled
+
+    @property
+    def watermark(self) -> bool:
+        return bool(self.settings.get(SETTING_WATERMARK, True)) if self.settings is not None else self._watermark
+
+    def seal(self, data: bytes, suffix: str, recipe: dict[str, Any], sign: bool = True) -> SignResult:
+        """An artifact's final bytes: the invisible watermark (images of at
+        least 256 px, when on), the embedded recipe, then the signed manifest
+        (when on). ``result.summary()`` is what the index records."""
+        from studio.core import provenance
+
+        suffix = suffix.lower()
+        if self.watermark and suffix == ".png":
+            try:
+                from studio.core.credentials.watermark import embed_png
+
+                data = embed_png(data)
+            except Exception as exc:  # noqa: BLE001 - a missing watermark never costs the artifact
+                log.warning("watermark left out: %s", _one_line(exc))
+        data = provenance.embed(data, suffix, recipe)
+        if not sign:
+            return SignResult(data)
+        sources, placed = sources_of(recipe)
+        return self.sign_bytes(data, suffix, recipe, sources, placed)
 
     # --- signing ---------------------------------------------------------
 
@@ -433,5 +458,15 @@ def _from_reader(reader, c2pa) -> Credentials:
     return found
 
 
-def signing_enabled_default() -> bool:
-    return os.environ.get("STUDIO_NO_SIGNING", "") == ""
+_current: ContentCredentials | None = None
+
+
+def configure(credentials: ContentCredentials | None) -> None:
+    """Set the process's signing policy (the services do, on opening)."""
+    global _current
+    _current = credentials
+
+
+def current() -> ContentCredentials | None:
+    """The process's signing policy; None where nothing configured one (bare tests)."""
+    return _current
