@@ -168,8 +168,25 @@ def run_export(request: VideoExportRequest, report: Reporter, cancel: CancelToke
                 with atomic_output(out) as temp:
                     shutil.copytree(target, temp)
         else:
+            signed = _sign_export(target, recipe, sources)
             data, suffix = target.read_bytes(), FORMAT_SUFFIX[request.format]
             if request.destination:
                 atomic_write_bytes(Path(request.destination).expanduser(), data)
+            if signed:  # the file the user asked for and the library's copy carry one manifest
+                return Artifact(data, suffix, project.width, project.height, (end - start) / project.fps,
+                                meta={"recipe": extra, "signed": True, "content_credentials": signed})
     return Artifact(data, suffix, project.width, project.height, (end - start) / project.fps,
                     meta={"recipe": extra})
+
+
+def _sign_export(target: Path, recipe: dict, sources: list[str]) -> dict | None:
+    """Sign an exported file in place (its clips as placed ingredients) when
+    this installation signs and C2PA embeds in its format; None otherwise,
+    and the library signs (or sidecars) its copy."""
+    from studio.core import credentials
+
+    signing = credentials.current()
+    if signing is None or not signing.enabled or target.suffix.lower() not in credentials.EMBEDDED_MIME:
+        return None
+    result = signing.sign_file(target, recipe, sources, placed=True)
+    return result.summary()
