@@ -105,8 +105,12 @@ def _build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--modality", choices=["text", "image", "audio", "video"])
     listing.add_argument("--json", action="store_true", help="machine-readable output")
 
-    info = commands.add_parser("info", help="print the recipe embedded in an artifact file")
+    info = commands.add_parser("info", help="print the recipe embedded in an artifact file, its Content "
+                                            "Credentials (on stderr) and whether it carries the watermark")
     info.add_argument("file", type=Path)
+    info.add_argument("--credentials", action="store_true",
+                      help="print only the Content Credentials and watermark, on stdout")
+    info.add_argument("--json", action="store_true", help="with --credentials: machine-readable output")
 
     video = commands.add_parser("video", help="video tools")
     video_sub = video.add_subparsers(dest="video_command", required=True)
@@ -274,9 +278,39 @@ def _servers(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    """The recipe as JSON on stdout (as before), then the Content Credentials
+    (claims, ingredients, validation state) and the watermark on stderr;
+    ``--credentials`` prints only the latter, on stdout."""
+    from studio.core.credentials import read_credentials
+    from studio.core.credentials.watermark import detect_file
+    from studio.core.paths import studio_paths
     from studio.core.provenance import read_recipe
 
-    print(json.dumps(read_recipe(args.file), indent=2, ensure_ascii=False))
+    if not args.file.exists():
+        raise StudioError(f"cannot read {args.file}: no such file")
+    recipe, missing = None, ""
+    try:
+        recipe = read_recipe(args.file)
+    except StudioError as exc:
+        missing = str(exc)
+    found = read_credentials(args.file, studio_paths().config)
+    marked = detect_file(args.file) if args.file.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"} else None
+    lines = found.lines()
+    if marked is not None:
+        lines.append("Studio watermark: " + ("detected" if marked else "not found"))
+    if args.credentials:
+        if args.json:
+            print(json.dumps({**found.to_dict(), "watermark": marked}, indent=2, ensure_ascii=False))
+        else:
+            print("\n".join(lines))
+        return 0
+    if recipe is None and not found.present and not marked:
+        raise StudioError(missing or f"{args.file.name} carries no Studio recipe")
+    if recipe is not None:
+        print(json.dumps(recipe, indent=2, ensure_ascii=False))
+    else:
+        print(f"no embedded recipe ({missing})", file=sys.stderr)
+    print("\n".join(lines), file=sys.stderr)
     return 0
 
 
