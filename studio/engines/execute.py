@@ -11,6 +11,7 @@ import traceback
 
 from studio.core.jobs import Cancelled, CancelToken, Job, JobState, Reporter, StudioError
 from studio.core.library import Library, LibraryItem
+from studio.core.models.manager import holding_models
 from studio.core.queue import JobQueue
 from studio.engines.registry import engine_for
 
@@ -21,7 +22,8 @@ def execute_job(job: Job, queue: JobQueue, library: Library, report: Reporter,
                 cancel: CancelToken) -> tuple[JobState, LibraryItem | None]:
     try:
         engine = engine_for(job.request)
-        artifact = engine(job.request, report, cancel)
+        with holding_models():  # no model this job gets is unloaded before it ends
+            artifact = engine(job.request, report, cancel)
         if not artifact.meta.get("stopped"):  # an engine may keep a stopped result on purpose (a partial answer)
             cancel.raise_if_cancelled()  # a cancel after the last step still wins: nothing half-done is kept
         item = library.add(artifact.request or job.request, artifact)

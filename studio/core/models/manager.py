@@ -4,10 +4,18 @@ every modality, within a memory budget.
 Engines ask ``manager.get(card_id, loader)``; the first call loads through
 the loader on the worker thread, later calls reuse the loaded object. When a
 load would pass the budget, the least recently used models are unloaded
-first; ``unload_idle`` drops models unused for longer than the idle time."""
+first; ``unload_idle`` drops models unused for longer than the idle time.
+
+A model a running job holds is never unloaded: a job runs inside
+``holding_models()`` (``studio.engines.execute`` does it), and every model
+it gets there is held until it ends. ``unload`` and ``unload_idle`` skip a
+held model, and making room for another load passes over it; when only
+held models are left the manager stays over its budget and says so
+(``over_budget``) rather than evict under a running job."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import sys
@@ -25,6 +33,24 @@ log = logging.getLogger(__name__)
 
 Loader = Callable[[ModelCard], Any]
 CardSource = Callable[[], Iterable[ModelCard]]
+
+
+_scope = threading.local()
+
+
+@contextlib.contextmanager
+def holding_models():
+    """Hold every model this thread gets (from any manager) until the block
+    ends: what a job's run is wrapped in. Blocks nest."""
+    outer = getattr(_scope, "held", None)
+    held: list[tuple[ModelManager, str]] = []
+    _scope.held = held
+    try:
+        yield held
+    finally:
+        _scope.held = outer
+        for manager, card_id in held:
+            manager.release(card_id)
 
 
 @dataclass
@@ -81,6 +107,7 @@ class ModelManager:
         self._loaded: dict[str, LoadedModel] = {}
         self._lock = threading.RLock()
         self._load_locks: dict[str, threading.Lock] = {}
+        self._holds: dict[str, int] = {}  # card id -> running jobs holding it
         self.discovered = False  # set by the first refresh(), whoever runs it
         self.listeners: list[Callable[[], None]] = []
         self.card_sources: list[CardSource] = []  # e.g. the models of remote text servers
@@ -149,12 +176,14 @@ class ModelManager:
         with self._lock:
             model = self._touch(card_id)
             if model is not None:
+                self._hold_in_scope(card_id)
                 return model
             card_lock = self._load_locks.setdefault(card_id, threading.Lock())
         with card_lock:
             with self._lock:
                 model = self._touch(card_id)  # loaded by another caller while we waited
                 if model is not None:
+                    self._hold_in_scope(card_id)
                     return model
                 card = self.card(card_id)
                 if card.error:
@@ -164,6 +193,7 @@ class ModelManager:
             memory = measure_memory(model, card.size_bytes)
             with self._lock:
                 self._loaded[card_id] = LoadedModel(card, model, memory, time.monotonic())
+                self._hold_in_scope(card_id)
                 self._make_room(0)
         self._notify()
         return model
@@ -186,8 +216,55 @@ class ModelManager:
         except Exception as exc:  # noqa: BLE001 - any loader failure becomes a readable message
             raise StudioError(f"{card.name} failed to load: {exc}") from exc
 
-    def unload(self, card_id: str) -> bool:
+    # --- holds -------------------------------------------------------------
+    def _hold_in_scope(self, card_id: str) -> None:
+        held = getattr(_scope, "held", None)
+        if held is not None and not any(m is self and c == card_id for m, c in held):
+            held.append((self, card_id))
+            self._holds[card_id] = self._holds.get(card_id, 0) + 1
+
+    @contextlib.contextmanager
+    def hold(self, card_id: str):
+        """Keep ``card_id`` loaded (if it is) while the block runs."""
         with self._lock:
+            self._holds[card_id] = self._holds.get(card_id, 0) + 1
+        try:
+            yield
+        finally:
+            self.release(card_id)
+
+    def release(self, card_id: str) -> None:
+        """End one hold; the idle time of the model counts from now."""
+        with self._lock:
+            count = self._holds.get(card_id, 0) - 1
+            if count > 0:
+                self._holds[card_id] = count
+            else:
+                self._holds.pop(card_id, None)
+            entry = self._loaded.get(card_id)
+            if entry is not None:
+                entry.last_used = time.monotonic()
+            if count <= 0 and self.over_budget():
+                self._make_room(0)  # what a job kept past the budget can go now
+
+    def in_use(self, card_id: str) -> bool:
+        """Whether a running job holds this model."""
+        with self._lock:
+            return self._holds.get(card_id, 0) > 0
+
+    def over_budget(self) -> int:
+        """Bytes loaded beyond the budget (0 when within it): models held by
+        running jobs are kept even when they pass it."""
+        with self._lock:
+            return max(0, self.memory_used() - self.budget_bytes)
+
+    def unload(self, card_id: str, force: bool = False) -> bool:
+        """Unload a model; False if it was not loaded or a running job holds
+        it (``in_use``), unless ``force`` (closing the studio)."""
+        with self._lock:
+            if not force and self._holds.get(card_id, 0) > 0:
+                log.info("not unloading %s: a running job uses it", card_id)
+                return False
             entry = self._loaded.pop(card_id, None)
         if entry is None:
             return False
@@ -198,24 +275,29 @@ class ModelManager:
 
     def unload_all(self) -> None:
         for card_id in list(self._loaded):
-            self.unload(card_id)
+            self.unload(card_id, force=True)
 
     def unload_idle(self, now: float | None = None) -> list[str]:
         now = time.monotonic() if now is None else now
         with self._lock:
-            idle = [cid for cid, e in self._loaded.items() if now - e.last_used > self.idle_unload_s]
-        for card_id in idle:
-            self.unload(card_id)
-        return idle
+            idle = [cid for cid, e in self._loaded.items()
+                    if now - e.last_used > self.idle_unload_s and not self._holds.get(cid)]
+        return [card_id for card_id in idle if self.unload(card_id)]
 
     def _make_room(self, incoming: int) -> None:
         """Unload least recently used models until ``incoming`` more bytes fit."""
         evicted = False
         while self._loaded and self.memory_used() + incoming > self.budget_bytes:
-            oldest = min(self._loaded.values(), key=lambda e: e.last_used)
+            free = [e for e in self._loaded.values() if not self._holds.get(e.card.id)]
             # The model just loaded is never evicted to make room for itself.
             if incoming == 0 and len(self._loaded) == 1:
                 break
+            if not free or (incoming == 0 and len(free) == 1 and free[0] is max(
+                    self._loaded.values(), key=lambda e: e.last_used)):
+                log.warning("over the memory budget by %s: the other loaded models are in use by running jobs",
+                            human_size(self.memory_used() + incoming - self.budget_bytes))
+                break
+            oldest = min(free, key=lambda e: e.last_used)
             log.info("unloading %s to stay within the memory budget", oldest.card.name)
             self._loaded.pop(oldest.card.id)
             evicted = True

@@ -290,6 +290,9 @@ class ModelsPanel(QWidget):
     def _on_unloaded(self, card_id: str) -> None:
         self._busy.pop(card_id, None)
         self.reload()
+        if self.manager.in_use(card_id):
+            name = self.manager.card(card_id).name
+            self.status_label.setText(f"{name} is in use by a running job: it stays loaded until the job ends")
 
 
 def apply_model_folders(manager: ModelManager, settings: Settings, own_folder: Path) -> None:
