@@ -19,7 +19,7 @@ from studio.core.jobs import StudioError
 from studio.core.settings import Settings
 
 SETTING = "servers.endpoints"
-KINDS = {"openai": "OpenAI-compatible"}
+KINDS = {"openai": "OpenAI-compatible", "comfyui": "ComfyUI"}
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 # Where the common servers listen by default (placeholders for Settings).
@@ -39,8 +39,8 @@ class Endpoint:
 
     @property
     def api_url(self) -> str:
-        """The URL the OpenAI paths hang from: ``{base}/v1``."""
-        return self.base_url + "/v1"
+        """The URL the OpenAI paths hang from: ``{base}/v1`` (a ComfyUI server's paths hang from the base)."""
+        return self.base_url if self.kind == "comfyui" else self.base_url + "/v1"
 
     @property
     def secret_name(self) -> str:
