@@ -87,6 +87,14 @@ def open_studio_services(paths=None):
         return resolve("studio.engines.text.remote:server_cards")(settings)
 
     services.models.add_card_source(server_cards)
+
+    def comfy_cards() -> list[ModelCard]:  # the checkpoints and LoRAs of the ComfyUI servers in Settings
+        listed = settings.get("servers.endpoints") or []
+        if not any(isinstance(e, dict) and e.get("kind") == "comfyui" for e in listed):
+            return []  # no ComfyUI server listed: not even an import
+        return resolve("studio.engines.image.comfy.engine:server_cards")(settings)
+
+    services.models.add_card_source(comfy_cards)
     context.set_model_manager(services.models)
     return services
 
