@@ -184,7 +184,7 @@ def cards_of(endpoint: Endpoint, timeout: httpx.Timeout = DISCOVERY_TIMEOUT) -> 
 
 def server_cards(settings: Settings | None = None) -> list[ModelCard]:
     """Cards for every model of every listed server, asked in parallel."""
-    endpoints = servers.store(settings).list()
+    endpoints = [e for e in servers.store(settings).list() if e.kind == "openai"]  # not the ComfyUI servers
     if not endpoints:
         return []
     with ThreadPoolExecutor(max_workers=min(8, len(endpoints)), thread_name_prefix="studio-servers") as pool:
