@@ -108,6 +108,8 @@ def object_info(checkpoints: list[str], loras: list[str], input_files: list[str]
               ["LATENT"]),
         _node("SetLatentNoiseMask", "Set Latent Noise Mask", "latent/inpaint",
               {"samples": ["LATENT"], "mask": ["MASK"]}, ["LATENT"]),
+        _node("RepeatLatentBatch", "Repeat Latent Batch", "latent/batch",
+              {"samples": ["LATENT"], "amount": _int(1, 1, 64)}, ["LATENT"]),
         _node("LatentUpscale", "Upscale Latent", "latent",
               {"samples": ["LATENT"], "upscale_method": [list(LATENT_UPSCALE_METHODS)],
                "width": _int(512, 0, MAX_RESOLUTION, 8), "height": _int(512, 0, MAX_RESOLUTION, 8),

@@ -615,6 +615,15 @@ class ComfyServer:
     def node_SetLatentNoiseMask(self, a: dict) -> tuple:
         return (dict(a["samples"], noise_mask=a["mask"]),)
 
+    def node_RepeatLatentBatch(self, a: dict) -> tuple:
+        latent, amount = a["samples"], int(a["amount"])
+        out = dict(latent, batch=latent["batch"] * amount)
+        if latent["samples"] is not None:
+            out["samples"] = latent["samples"].repeat(amount, 1, 1, 1)
+        if latent.get("noise_mask") is not None:
+            out["noise_mask"] = latent["noise_mask"].reshape(-1, *latent["noise_mask"].shape[-2:]).repeat(amount, 1, 1)
+        return (out,)
+
     def node_LatentUpscale(self, a: dict) -> tuple:
         import torch.nn.functional as F
 

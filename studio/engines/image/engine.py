@@ -159,6 +159,10 @@ def _generators(seeds: list[int]) -> list[Any]:
 def run(request: ImageRequest, report: Reporter, cancel: CancelToken) -> Artifact:
     request.validate()
     card = context.find_card(request.model_id, "image")
+    if card.format == "comfyui":  # a checkpoint on a remote ComfyUI server (Settings > Servers)
+        from studio.engines.image.comfy.engine import run as run_on_server
+
+        return run_on_server(card, request, report, cancel)
     if card.format == "gan":
         raise StudioError(f"{card.name} is a GAN: render it in the GAN explorer (studio generate gan)")
     if card.modality not in ("image", ""):

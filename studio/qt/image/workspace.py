@@ -332,7 +332,7 @@ class ImageWorkspace(ImageForm, Workspace):
             self.settings.set("forms.image.loras", [list(pair) for pair in self.loras.value()])
 
     def set_model_cards(self, cards: list[ModelCard]) -> None:
-        self._diffusion_cards = [c for c in cards if c.modality == "image" and c.format in ("diffusers", "safetensors")]
+        self._diffusion_cards = [c for c in cards if c.modality == "image" and c.format in ("diffusers", "safetensors", "comfyui")]
         self.model_picker.set_cards(self._diffusion_cards)
         self.loras.set_available(lora_names(cards))
         self.gan.set_cards([c for c in cards if c.modality == "image"])
