@@ -108,6 +108,10 @@ class SettingsDialog(QDialog):
         self.audio_output = self._audio_output_combo(str(settings.get(AUDIO_OUTPUT_SETTING) or ""))
         form.addRow("Audio output", self.audio_output)
         form.addRow("Servers", self._servers_section())
+        from studio.qt.shared.credentials_section import CredentialsSection
+
+        self.credentials = CredentialsSection(settings)
+        form.addRow("Content Credentials", self.credentials)
         layout.addLayout(form)
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -283,6 +287,7 @@ class SettingsDialog(QDialog):
             "models.memory_budget_mb": self.budget.value(),
             "preview.max_fps": self.fps.value(),
             AUDIO_OUTPUT_SETTING: self.audio_output.currentData(),
+            **self.credentials.values(),
         }
 
     def set_theme(self, name: str) -> None:
