@@ -49,6 +49,35 @@ def describe(item: LibraryItem) -> str:
     return " · ".join(parts)
 
 
+def credentials_badge(item: LibraryItem) -> str:
+    """The Content Credentials badge of a row: "CR" when the file was signed,
+    "CR!" when signing failed (the reason is in Details)."""
+    state = item.recipe.get("content_credentials") or {}
+    if state.get("signed"):
+        return "CR"
+    return "CR!" if state.get("error") else ""
+
+
+def credentials_details(item: LibraryItem) -> str:
+    """What the file's Content Credentials say now (read from the file, so a
+    change since signing shows as tampered), and its watermark."""
+    from studio.core.credentials import read_credentials
+    from studio.core.credentials.watermark import detect_file
+    from studio.core.paths import studio_paths
+
+    try:
+        lines = read_credentials(item.path, studio_paths().config).lines()
+    except StudioError as exc:
+        lines = [str(exc)]
+    problem = (item.recipe.get("content_credentials") or {}).get("error")
+    if problem:
+        lines.append(f"At signing: {problem}")
+    if item.path.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"}:
+        marked = detect_file(item.path)
+        lines.append("Studio watermark: " + ("detected" if marked else "not found"))
+    return "\n".join(lines)
+
+
 class LibraryPanel(QWidget):
     reuse_requested = Signal(object)  # LibraryItem
     item_activated = Signal(object)  # LibraryItem: show it in its workspace
@@ -112,6 +141,11 @@ class LibraryPanel(QWidget):
         self.delete_button.clicked.connect(self.delete_selected)
         buttons.addWidget(self.reuse_button, 1)
         buttons.addWidget(self.show_button, 1)
+        self.credentials_button = QPushButton("CR")
+        self.credentials_button.setToolTip("Content Credentials: who signed this file, how it was made, "
+                                           "and whether it changed since")
+        self.credentials_button.clicked.connect(self.show_credentials)
+        buttons.addWidget(self.credentials_button)
         buttons.addWidget(self.delete_button)
         layout.addLayout(buttons)
         self.reload()
@@ -127,9 +161,11 @@ class LibraryPanel(QWidget):
         self._items = {item.id: item for item in items}
         self.list.clear()
         for item in items:
-            row = QListWidgetItem(self._icon_for(item), f"{item.prompt or item.kind}\n{describe(item)}")
+            badge = credentials_badge(item)
+            row = QListWidgetItem(self._icon_for(item), f"{item.prompt or item.kind}\n{describe(item)}"
+                                  + (f" · {badge}" if badge else ""))
             row.setData(ID_ROLE, item.id)
-            row.setToolTip(f"{item.prompt}\n{item.path}")
+            row.setToolTip(f"{item.prompt}\n{item.path}" + (f"\n{badge}" if badge else ""))
             row.setSizeHint(QSize(0, THUMB + 12))
             self.list.addItem(row)
             if selected is not None and item.id == selected.id:
@@ -181,8 +217,15 @@ class LibraryPanel(QWidget):
 
     def _update_buttons(self) -> None:
         has = self.selected_item() is not None
-        for button in (self.reuse_button, self.show_button, self.delete_button):
+        for button in (self.reuse_button, self.show_button, self.delete_button, self.credentials_button):
             button.setEnabled(has)
+
+    def show_credentials(self) -> None:
+        from PySide6.QtWidgets import QMessageBox
+
+        item = self.selected_item()
+        if item is not None:
+            QMessageBox.information(self, "Content Credentials", credentials_details(item))
 
     # --- commands ------------------------------------------------------------------------------
     def reuse_selected(self) -> None:
