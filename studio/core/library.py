@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from studio.core import provenance
 from studio.core.atomic import PART_SUFFIX, atomic_write_bytes, atomic_write_text
 from studio.core.db import Database
 from studio.core.jobs import Artifact, Request, StudioError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,30 +69,43 @@ class Library:
     def add(self, request: Request, artifact: Artifact) -> LibraryItem:
         recipe = make_recipe(request, artifact)
         path = self._new_path(request, artifact.suffix)
+        # Sidecars go first and the file itself last: a process killed at any point
+        # leaves either no file or a whole file whose recipe can be read back
+        # (studio.core.recovery adopts it on the next start).
         if self.credentials is None:
-            atomic_write_bytes(path, provenance.embed(artifact.data, artifact.suffix, recipe))
+            data = provenance.embed(artifact.data, artifact.suffix, recipe)
         else:  # Content Credentials: a signing failure keeps the file, with its plain recipe and the reason
             sealed = self.credentials.seal(artifact.data, artifact.suffix, recipe,
                                            sign=not artifact.meta.get("signed"))
-            atomic_write_bytes(path, sealed.data)
+            data = sealed.data
             if sealed.sidecar is not None:
                 atomic_write_bytes(path.with_name(path.name + ".c2pa"), sealed.sidecar)
             recipe = {**recipe, "content_credentials": artifact.meta.get("content_credentials") or sealed.summary()}
         if provenance.needs_sidecar(artifact.suffix):
             atomic_write_text(provenance.sidecar_path(path), json.dumps(recipe))
+        atomic_write_bytes(path, data)
         return self._index(path, request, artifact, recipe)
 
     def _index(self, path: Path, request: Request, artifact: Artifact, recipe: dict[str, Any]) -> LibraryItem:
         cursor = self.db.execute(
             "INSERT INTO artifacts (path, modality, kind, prompt, model_id, seed, width, height,"
-            " duration_s, created, recipe) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " duration_s, created, recipe) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            # another process may have adopted the file between its rename and this row
+            " ON CONFLICT(path) DO UPDATE SET recipe=excluded.recipe, width=excluded.width,"
+            " height=excluded.height, duration_s=excluded.duration_s",
             (
                 str(path), request.modality, request.kind, getattr(request, "prompt", ""),
                 request.model_id, int(request.seed), artifact.width, artifact.height,
                 float(artifact.duration_s), time.time(), json.dumps(recipe),
             ),
         )
-        return self.get(cursor.lastrowid)
+        return self._get_by_path(path)
+
+    def _get_by_path(self, path: Path) -> LibraryItem:
+        rows = self.db.query("SELECT * FROM artifacts WHERE path=?", (str(path),))
+        if not rows:
+            raise StudioError(f"{path.name} is not in the library")
+        return _row_to_item(rows[0])
 
     def _new_path(self, request: Request, suffix: str) -> Path:
         day = dt.date.today().isoformat()
@@ -120,7 +136,13 @@ class Library:
             params.append(modality)
         sql += " ORDER BY created DESC, id DESC LIMIT ?"
         params.append(limit)
-        return [_row_to_item(row) for row in self.db.query(sql, tuple(params))]
+        items = []
+        for row in self.db.query(sql, tuple(params)):
+            try:
+                items.append(_row_to_item(row))
+            except (ValueError, TypeError) as exc:  # one damaged row must not hide the library
+                log.warning("skipped library row %s: it cannot be read (%s)", row["id"], str(exc)[:120])
+        return items
 
     def delete(self, item_id: int) -> None:
         item = self.get(item_id)
@@ -147,5 +169,12 @@ def _row_to_item(row) -> LibraryItem:
         id=row["id"], path=Path(row["path"]), modality=row["modality"], kind=row["kind"],
         prompt=row["prompt"], model_id=row["model_id"], seed=row["seed"], width=row["width"],
         height=row["height"], duration_s=row["duration_s"], created=row["created"],
-        recipe=json.loads(row["recipe"]),
+        recipe=_recipe(row["recipe"]),
     )
+
+
+def _recipe(text: str) -> dict[str, Any]:
+    recipe = json.loads(text)
+    if not isinstance(recipe, dict):
+        raise ValueError("the stored recipe is not an object")
+    return recipe
