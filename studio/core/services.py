@@ -12,6 +12,7 @@ from studio.core.library import Library
 from studio.core.models.manager import ModelManager
 from studio.core.paths import StudioPaths, studio_paths
 from studio.core.queue import JobQueue
+from studio.core.recovery import recover
 from studio.core.settings import Settings
 
 
@@ -38,7 +39,10 @@ def open_services(paths: StudioPaths | None = None) -> Services:
 
     signing = credentials.ContentCredentials.from_settings(settings, paths.config)
     credentials.configure(signing)  # exporters sign with it too
-    return Services(paths, settings, db, JobQueue(db), Library(db, paths.library_dir, signing), models)
+    queue = JobQueue(db)
+    library = Library(db, paths.library_dir, signing)
+    recover(queue, library)  # files finished but not listed (a kill, a replaced database) are adopted
+    return Services(paths, settings, db, queue, library, models)
 
 
 def open_model_manager(paths: StudioPaths | None = None, settings: Settings | None = None) -> ModelManager:
