@@ -454,8 +454,16 @@ class ComfyServer:
                     self.drop_ws_after = None
                     for ws in list(self.sockets.values()):
                         await ws.close()
-        if self.loop is not None:
-            asyncio.run_coroutine_threadsafe(deliver(), self.loop).result(10)
+        self._deliver(deliver())
+
+    def _deliver(self, coroutine: Any) -> None:
+        if self.loop is None or self.loop.is_closed() or self._stop:
+            coroutine.close()
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
+        except (RuntimeError, TimeoutError):
+            pass  # the server is stopping
 
     def send_preview(self, jpeg: bytes, sid: str | None, prompt_id: str) -> None:
         frame = proto.preview_frame(jpeg, proto.PREVIEW_JPEG)
@@ -468,8 +476,7 @@ class ComfyServer:
                     await ws.send_bytes(frame)
                 except ConnectionError:
                     pass
-        if self.loop is not None:
-            asyncio.run_coroutine_threadsafe(deliver(), self.loop).result(10)
+        self._deliver(deliver())
 
     # --- the prompt worker (main.py prompt_worker + execution.py) ------------------------------
     def _work(self) -> None:

@@ -200,8 +200,9 @@ class ComfyClient:
         except InvalidStatus as exc:
             code = exc.response.status_code
             if code in (401, 403):
-                raise StudioError(redact(f"{self._where()} refused the token on its websocket (HTTP {code}); "
-                                         "set the right one in Settings > Servers", self.token)) from None
+                said = ("refused the token on its websocket" if self.token else "needs a token for its websocket")
+                raise StudioError(redact(f"{self._where()} {said} (HTTP {code}); set the right one in "
+                                         "Settings > Servers", self.token)) from None
             raise StudioError(f"{self._where()} refused the websocket (HTTP {code})") from None
         except (OSError, TimeoutError, WebSocketException) as exc:
             raise self.transport_error(exc) from None
