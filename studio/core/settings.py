@@ -28,23 +28,85 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+_INVALID = object()
+
+
+def _type_name(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, (int, float)):
+        return "a number"
+    if isinstance(default, list):
+        return "a list"
+    return "text" if isinstance(default, str) else type(default).__name__
+
+
+def checked_value(key: str, value: Any, default: Any) -> Any:
+    """``value`` when it has the type of ``default`` (a number written as
+    text is read as the number; list items of the wrong type are dropped),
+    else ``_INVALID``."""
+    import math
+
+    if isinstance(default, bool):
+        return value if isinstance(value, bool) else _INVALID
+    if isinstance(default, (int, float)):
+        if isinstance(value, str):
+            try:
+                value = float(value.strip())
+            except ValueError:
+                return _INVALID
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return _INVALID
+        return type(default)(value)
+    if isinstance(default, list):
+        if not isinstance(value, list):
+            return _INVALID
+        item_type = {"models.folders": str, "servers.endpoints": dict}.get(key)
+        if item_type is not None and not all(isinstance(item, item_type) for item in value):
+            log.warning("settings: ignoring entries of %s that are not %s", key,
+                        "folder names" if item_type is str else "tables")
+            return [item for item in value if isinstance(item, item_type)]
+        return value
+    if isinstance(default, str):
+        return value if isinstance(value, str) else _INVALID
+    return value
+
+
 class Settings:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._values: dict[str, Any] = {}
+        self._warned: set[str] = set()
         if self.path.exists():
             try:
                 loaded = json.loads(self.path.read_text(encoding="utf-8"))
                 if isinstance(loaded, dict):
                     self._values = loaded
-            except (OSError, ValueError) as exc:
+                else:
+                    log.warning("settings file %s is not a JSON object; starting from defaults", path)
+            except (OSError, ValueError, RecursionError) as exc:
                 # A damaged settings file must not stop the app; keep a copy for the user.
-                log.warning("settings file %s unreadable (%s); starting from defaults", path, exc)
-                self.path.replace(self.path.with_suffix(".json.bad"))
+                log.warning("settings file %s unreadable (%s); starting from defaults", path, str(exc)[:120])
+                try:
+                    self.path.replace(self.path.with_suffix(".json.bad"))
+                except OSError:
+                    pass
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The value of ``key``; a stored value of the wrong type for a known
+        key (a string where a list of folders belongs, a memory budget that
+        is not a number) gives the default, with one warning."""
         if key in self._values:
-            return self._values[key]
+            value = self._values[key]
+            if key not in DEFAULTS:
+                return value
+            checked = checked_value(key, value, DEFAULTS[key])
+            if checked is not _INVALID:
+                return checked
+            if key not in self._warned:
+                self._warned.add(key)
+                log.warning("settings: %s should be %s, not %r; using the default %r", key,
+                            _type_name(DEFAULTS[key]), value, DEFAULTS[key])
         return DEFAULTS.get(key, default)
 
     def set(self, key: str, value: Any) -> None:
