@@ -66,7 +66,7 @@ def starter_pipe() -> Any:
             from diffusers import StableDiffusionPipeline
 
             pipe = StableDiffusionPipeline.from_pretrained(str(STARTER), local_files_only=True,
-                                                           torch_dtype=torch.float32, safety_checker=None)
+                                                           dtype=torch.float32, safety_checker=None)
             pipe.set_progress_bar_config(disable=True)
             _pipes["starter"] = pipe
         return _pipes["starter"]

@@ -84,6 +84,10 @@ def _generate(card: ModelCard, request: VideoRequest, collector: FrameCollector,
         from studio.engines.video.pipelines import run_pipeline
 
         run_pipeline(card, request, collector, cancel, report)
+    elif card.format == "comfyui" and card.modality == "image":  # a checkpoint on a ComfyUI server
+        from studio.engines.video.server_keyframes import render_keyframes_on_server
+
+        render_keyframes_on_server(card, request, collector, cancel, report)
     elif card.format in ("diffusers", "safetensors", "checkpoint") and card.modality == "image":
         from studio.engines.video.keyframes import render_keyframes
 

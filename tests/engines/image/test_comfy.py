@@ -431,3 +431,21 @@ def test_copy_as_comfyui_workflow_reproduces_server_and_local_images(studio, ser
         rec = reporter()
         prompt_id, images = comfy.run_graph(client, graph, rec, rec.cancel)
     assert images and images[0][2][:4] == b"\x89PNG"
+
+
+def test_keyframe_video_runs_its_frames_on_the_server(studio, server):
+    from studio.engines.video.requests import VideoRequest
+
+    posted_before = len(server.posted)
+    clip = VideoRequest(prompt="", keyframes=("0:a red circle", "2:a blue square"), frames=3, fps=6, width=64,
+                        height=64, steps=3, cfg=5.0, seed=5, strength=0.5, zoom=1.05, model_id=MODEL)
+    state, item, rec = run_job(studio, clip)
+    assert state is JobState.FINISHED, last_error(studio)
+    graphs_run = server.posted[posted_before:]
+    assert len(graphs_run) == 3
+    assert all(proto.check_graph(g, server.info()) == [] for g in graphs_run)
+    first, second = ({n["class_type"] for n in g.values()} for g in graphs_run[:2])
+    assert "EmptyLatentImage" in first and {"LoadImage", "VAEEncode", "ConditioningAverage"} <= second
+    denoise = [next(n["inputs"]["denoise"] for n in g.values() if n["class_type"] == "KSampler") for g in graphs_run]
+    assert denoise == [1.0, 0.5, 0.5]
+    assert len(rec.previews) >= 3 and item.path.exists()

@@ -525,3 +525,33 @@ def fetch_finished(library: Any) -> list[str]:
         except StudioError as exc:
             lines.append(f"{prompt_id}: {exc}")
     return lines
+
+
+# --- frames of a keyframe clip (the video engine calls this by name) -----------------------------------------
+def render_frame(card: ModelCard, prompt_from: str, prompt_to: str, t: float, negative: str, seed: int,
+                 steps: int, cfg: float, width: int, height: int, init_pixels: np.ndarray | None,
+                 denoise: float, report: Reporter, cancel: CancelToken, label: str = "") -> np.ndarray:
+    """One clip frame made on the card's ComfyUI server: text-to-image, or image-to-image from
+    ``init_pixels`` (uint8 HxWx3) at ``denoise``; the frame as uint8 HxWx3."""
+    from PIL import Image
+
+    endpoint = endpoint_for(card)
+    with ComfyClient(endpoint) as client:
+        init_name = ""
+        if init_pixels is not None:
+            out = io.BytesIO()
+            Image.fromarray(np.ascontiguousarray(init_pixels)).save(out, format="PNG")
+            init_name = client.upload(out.getvalue(), f"studio-frame-{uuid.uuid4().hex[:10]}.png")
+        graph = graphs.frame_graph(str(card.extra.get("model", "")), prompt_from, prompt_to, t, negative, seed, steps,
+                                   cfg, width, height, init_name=init_name, denoise=denoise)
+        for fresh in (False, True):
+            try:
+                graphs.validate(graph, object_info(client, fresh=fresh), client.name)
+                break
+            except StudioError:
+                if fresh:
+                    raise
+        _prompt_id, images = run_graph(client, graph, report, cancel, previews=False,
+                                       label=label or f"on {endpoint.name}")
+    with Image.open(io.BytesIO(images[0][2])) as image:
+        return np.asarray(image.convert("RGB"))

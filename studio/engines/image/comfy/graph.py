@@ -285,3 +285,34 @@ def workflow_for_recipe(recipe: dict[str, Any], ckpt_name: str = "") -> dict[str
 
 def _lora_file(name: str) -> str:
     return name if Path(name).suffix else f"{name}.safetensors"
+
+
+def frame_graph(ckpt_name: str, prompt_from: str, prompt_to: str, t: float, negative: str, seed: int, steps: int,
+                cfg: float, width: int, height: int, scheduler: str = "Euler", init_name: str = "",
+                denoise: float = 1.0, prefix: str = "Studio/frames") -> dict[str, Any]:
+    """One frame of a keyframe clip: the two keyframes' prompts blended by ``t``
+    (ConditioningAverage), from noise or, with ``init_name``, image-to-image at ``denoise``."""
+    sampler_name, sampler_scheduler = comfy_sampler(scheduler)
+    g = _Graph()
+    checkpoint = g.add("CheckpointLoaderSimple", ckpt_name=ckpt_name)
+    model, clip, vae = [checkpoint, 0], [checkpoint, 1], [checkpoint, 2]
+    positive = [g.add("CLIPTextEncode", text=extract_loras(prompt_from)[0], clip=clip), 0]
+    if t > 0 and prompt_to != prompt_from:
+        other = [g.add("CLIPTextEncode", text=extract_loras(prompt_to)[0], clip=clip), 0]
+        positive = [g.add("ConditioningAverage", conditioning_to=other, conditioning_from=positive,
+                          conditioning_to_strength=float(t)), 0]
+    negative_link = [g.add("CLIPTextEncode", text=negative, clip=clip), 0]
+    if init_name:
+        image = [g.add("LoadImage", image=init_name), 0]
+        image = [g.add("ImageScale", image=image, upscale_method="lanczos", width=width, height=height,
+                       crop="disabled"), 0]
+        latent = [g.add("VAEEncode", pixels=image, vae=vae), 0]
+    else:
+        latent = [g.add("EmptyLatentImage", width=width, height=height, batch_size=1), 0]
+        denoise = 1.0
+    sampled = [g.add("KSampler", model=model, seed=int(seed) & 0xFFFFFFFFFFFFFFFF, steps=int(steps),
+                     cfg=float(cfg), sampler_name=sampler_name, scheduler=sampler_scheduler, positive=positive,
+                     negative=negative_link, latent_image=latent, denoise=float(denoise)), 0]
+    decoded = [g.add("VAEDecode", samples=sampled, vae=vae), 0]
+    g.add("SaveImage", images=decoded, filename_prefix=prefix)
+    return g.nodes
