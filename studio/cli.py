@@ -125,17 +125,23 @@ def _build_parser() -> argparse.ArgumentParser:
     srv_add.add_argument("url")
     srv_add.add_argument("--api-key-stdin", action="store_true",
                          help="read the server's API key from standard input (never give it as an argument)")
+    srv_add.add_argument("--kind", choices=("openai", "comfyui"), default="openai",
+                         help="openai: an OpenAI-compatible text server; comfyui: a ComfyUI image server")
     srv_sub.add_parser("list", help="the listed servers (keys are never printed)")
     srv_remove = srv_sub.add_parser("remove", help="forget a server and its key")
     srv_remove.add_argument("name")
     srv_test = srv_sub.add_parser("test", help="ask a server for its models")
     srv_test.add_argument("name")
+    srv_sub.add_parser("fetch", help="bring results that ComfyUI servers finished after Studio was closed "
+                                     "into the library")
 
     library = commands.add_parser("library", help="the output library")
     library_sub = library.add_subparsers(dest="library_command", required=True)
     lib_list = library_sub.add_parser("list")
     lib_list.add_argument("--search", default="")
     lib_list.add_argument("--limit", type=int, default=50)
+    lib_workflow = library_sub.add_parser("workflow", help="an image's ComfyUI API-format workflow (JSON)")
+    lib_workflow.add_argument("id", type=int)
     return parser
 
 
@@ -247,7 +253,7 @@ def _servers(args: argparse.Namespace) -> int:
             key = sys.stdin.readline().strip()
             if not key:
                 raise StudioError("--api-key-stdin was given but standard input held no key")
-        endpoint = store.add(args.name, args.url, api_key=key)
+        endpoint = store.add(args.name, args.url, getattr(args, "kind", "openai"), api_key=key)
         print(f"added {endpoint.name}: {endpoint.api_url} ({'API key set' if key else 'no API key'})")
         return 0
     if args.servers_command == "list":
@@ -263,9 +269,13 @@ def _servers(args: argparse.Namespace) -> int:
         endpoint = store.remove(args.name)
         print(f"removed {endpoint.name}")
         return 0
+    if args.servers_command == "fetch":
+        return _servers_fetch()
     from studio.engines.text.remote import list_models
 
     endpoint = store.get(args.name)
+    if endpoint.kind == "comfyui":
+        return _servers_test_comfy(endpoint)
     try:
         models = list_models(endpoint)
     except StudioError as exc:
@@ -314,9 +324,55 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _servers_fetch() -> int:
+    from studio.engines.image.comfy.engine import fetch_finished
+    from studio.engines.registry import open_studio_services
+
+    services = open_studio_services()
+    try:
+        lines = fetch_finished(services.library)
+    finally:
+        services.close()
+    print("\n".join(lines) if lines else "no unfinished ComfyUI jobs")
+    return 0
+
+
+def _servers_test_comfy(endpoint) -> int:
+    from studio.engines.image.comfy.client import ComfyClient
+    from studio.engines.image.comfy.engine import object_info
+    from studio.engines.image.comfy.graph import offered
+
+    try:
+        with ComfyClient(endpoint) as client:
+            info = object_info(client, fresh=True)
+    except StudioError as exc:
+        print(f"studio: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    checkpoints = offered(info, "CheckpointLoaderSimple", "ckpt_name")
+    print(f"{endpoint.name}: ComfyUI with {len(info)} nodes and {len(checkpoints)} checkpoint(s) at "
+          f"{endpoint.base_url}")
+    for name in checkpoints:
+        print(f"  {endpoint.name}/{name}")
+    return 0
+
+
+def _library_workflow(args: argparse.Namespace) -> int:
+    from studio.engines.image.comfy.graph import workflow_for_recipe
+    from studio.engines.registry import open_studio_services
+
+    services = open_studio_services()
+    try:
+        print(json.dumps(workflow_for_recipe(services.library.get(args.id).recipe), indent=2))
+    finally:
+        services.close()
+    return 0
+
+
 def _library_list(args: argparse.Namespace) -> int:
     from studio.engines.registry import open_studio_services
 
+    if args.library_command == "workflow":
+        return _library_workflow(args)
     services = open_studio_services()
     try:
         for item in services.library.items(search=args.search, limit=args.limit):

@@ -449,3 +449,22 @@ def test_keyframe_video_runs_its_frames_on_the_server(studio, server):
     denoise = [next(n["inputs"]["denoise"] for n in g.values() if n["class_type"] == "KSampler") for g in graphs_run]
     assert denoise == [1.0, 0.5, 0.5]
     assert len(rec.previews) >= 3 and item.path.exists()
+
+
+def test_cli_adds_tests_a_comfyui_server_and_prints_a_workflow(server, capsys, file_secrets):
+    from studio.cli import main
+
+    assert main(["servers", "add", "box", server.url, "--kind", "comfyui"]) == 0
+    assert main(["servers", "test", "box"]) == 0
+    out = capsys.readouterr().out
+    assert f"box/{CHECKPOINT}" in out and "ComfyUI with" in out
+    assert main(["generate", "image", "--prompt", "a red star", "--model", f"box/{CHECKPOINT}", "--steps", "3",
+                 "--size", "64x64"]) == 0
+    capsys.readouterr()
+    assert main(["library", "list"]) == 0
+    item_id = int(capsys.readouterr().out.split()[0])
+    assert main(["library", "workflow", str(item_id)]) == 0
+    graph = json.loads(capsys.readouterr().out)
+    assert proto.check_graph(graph, server.info()) == []
+    assert main(["servers", "fetch"]) == 0
+    assert "no unfinished ComfyUI jobs" in capsys.readouterr().out
