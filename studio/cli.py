@@ -185,10 +185,30 @@ def _model_native_size(model_id: str) -> tuple[int, int] | None:
     return None
 
 
+def _check_writable(out: Path) -> None:
+    """Raise a one-line error when ``--out`` names a path that cannot be written."""
+    import os
+
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    reason = ""
+    if out.is_dir():
+        reason = "it is a folder"
+    elif not folder.is_dir():
+        reason = f"{folder} is not a folder"
+    elif not os.access(folder, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        reason = "permission denied"
+    if reason:
+        raise StudioError(f"--out {out} cannot be written ({reason})")
+
+
 def _generate(args: argparse.Namespace) -> int:
     from studio.engines.execute import execute_job
     from studio.engines.registry import open_studio_services
 
+    if args.out:
+        _check_writable(args.out)  # before the job runs, not after
     services = open_studio_services()  # first: the request may need the model's card
     try:
         request = _request_from_args(args)
@@ -210,8 +230,12 @@ def _generate(args: argparse.Namespace) -> int:
             return EXIT_FAILED
         path = item.path
         if args.out:
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(item.path, args.out)
+            try:
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(item.path, args.out)
+            except OSError as exc:
+                raise StudioError(f"--out {args.out} cannot be written ({exc.strerror or exc}); the result is "
+                                  f"in the library: {item.path}") from None
             path = args.out
         print(path)
         return 0
@@ -294,13 +318,15 @@ def _info(args: argparse.Namespace) -> int:
     from studio.core.credentials import read_credentials
     from studio.core.credentials.watermark import detect_file
     from studio.core.paths import studio_paths
-    from studio.core.provenance import read_recipe
+    from studio.core.provenance import DamagedFile, read_recipe
 
     if not args.file.exists():
         raise StudioError(f"cannot read {args.file}: no such file")
     recipe, missing = None, ""
     try:
         recipe = read_recipe(args.file)
+    except DamagedFile:
+        raise  # what is wrong with the file comes first
     except StudioError as exc:
         missing = str(exc)
     found = read_credentials(args.file, studio_paths().config)

@@ -38,6 +38,10 @@ _TEXT_SUFFIX = " -->\n"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+class DamagedFile(StudioError):
+    """The file is structurally broken (truncated, corrupted): the message says how."""
+
+
 def embed(data: bytes, suffix: str, recipe: dict[str, Any]) -> bytes:
     """Return ``data`` with ``recipe`` and the AI-generated mark embedded."""
     recipe = {**recipe, "ai_generated": True}
@@ -75,6 +79,109 @@ def read_recipe(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise StudioError(f"cannot read {path}: {exc.strerror or exc}") from exc
     suffix = path.suffix.lower()
+    damage = find_damage(data, suffix, path)
+    if damage:
+        raise DamagedFile(f"{path.name} is damaged: {damage}")
+    try:
+        recipe = _read_embedded(data, suffix, path)
+        if recipe is None and sidecar_path(path).exists():
+            recipe = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError, struct.error, IndexError) as exc:
+        raise StudioError(f"{path.name} has a damaged recipe ({type(exc).__name__}: {str(exc)[:100]})") from None
+    except OSError as exc:
+        raise StudioError(f"cannot read the recipe of {path.name}: {exc.strerror or exc}") from None
+    if recipe is None:
+        raise StudioError(f"{path.name} carries no Studio recipe")
+    if not isinstance(recipe, dict):
+        raise StudioError(f"{path.name} has a damaged recipe (not a JSON object)")
+    return recipe
+
+
+def find_damage(data: bytes, suffix: str, path: Path) -> str:
+    """What is structurally wrong with a PNG, WAV, FLAC or video file (an
+    empty string when nothing is): truncation, chunk sizes that point past
+    the end, a missing end marker, a container that cannot be opened."""
+    if not data:
+        return "the file is empty"
+    if data.startswith(_PNG_MAGIC) or suffix == ".png":
+        if not data.startswith(_PNG_MAGIC):
+            return "not a PNG file (bad signature)"
+        offset, seen_end = len(_PNG_MAGIC), False
+        while offset + 8 <= len(data):
+            (length,) = struct.unpack(">I", data[offset:offset + 4])
+            kind = data[offset + 4:offset + 8]
+            if offset + 12 + length > len(data):
+                return f"PNG chunk {kind.decode('latin-1')!r} at byte {offset} runs past the end (truncated file)"
+            body = data[offset + 8:offset + 8 + length]
+            (crc,) = struct.unpack(">I", data[offset + 8 + length:offset + 12 + length])
+            if crc != zlib.crc32(kind + body):
+                return f"PNG chunk {kind.decode('latin-1')!r} at byte {offset} fails its checksum (corrupted data)"
+            offset += 12 + length
+            if kind == b"IEND":
+                seen_end = True
+                break
+        if not seen_end:
+            return "PNG has no IEND chunk (truncated file)"
+        return ""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE" or suffix == ".wav":
+        if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+            return "not a WAV file (no RIFF WAVE header)"
+        (riff,) = struct.unpack("<I", data[4:8])
+        if riff + 8 > len(data):
+            return f"WAV is truncated ({len(data)} bytes, its header says {riff + 8})"
+        offset, found = 12, set()
+        while offset + 8 <= min(len(data), riff + 8):
+            kind = data[offset:offset + 4]
+            (size,) = struct.unpack("<I", data[offset + 4:offset + 8])
+            if offset + 8 + size > len(data):
+                return f"WAV chunk {kind.decode('latin-1')!r} at byte {offset} runs past the end (truncated file)"
+            found.add(kind)
+            offset += 8 + size + (size % 2)
+        if b"fmt " not in found or b"data" not in found:
+            return "WAV has no " + ("fmt" if b"fmt " not in found else "data") + " chunk"
+        return ""
+    if data[:4] == b"fLaC" or suffix == ".flac":
+        if data[:4] != b"fLaC":
+            return "not a FLAC file (bad signature)"
+        offset = 4
+        while True:
+            if offset + 4 > len(data):
+                return "FLAC metadata is truncated"
+            last, kind = bool(data[offset] & 0x80), data[offset] & 0x7F
+            length = int.from_bytes(data[offset + 1:offset + 4], "big")
+            if kind == 127 or offset + 4 + length > len(data):
+                return f"FLAC metadata block at byte {offset} is invalid or runs past the end"
+            offset += 4 + length
+            if last:
+                break
+        if offset + 2 > len(data) or data[offset] != 0xFF or data[offset + 1] & 0xFC != 0xF8:
+            return "FLAC has no audio frames after its metadata (truncated or corrupted)"
+        return ""
+    if suffix in CONTAINER_SUFFIXES:
+        return _container_damage(path)
+    return ""
+
+
+def _container_damage(path: Path) -> str:
+    try:
+        import av
+    except ImportError:
+        return ""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams:
+                return "the container holds no streams"
+            stream = container.streams.video[0] if container.streams.video else container.streams[0]
+            for count, packet in enumerate(container.demux(stream)):
+                if count >= 2:
+                    break
+    except (OSError, ValueError, av.error.FFmpegError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return f"cannot be opened as a video ({reason[:120]})"
+    return ""
+
+
+def _read_embedded(data: bytes, suffix: str, path: Path) -> dict[str, Any] | None:
     recipe: dict[str, Any] | None = None
     if data.startswith(_PNG_MAGIC):
         recipe = _png_read(data)
@@ -92,10 +199,6 @@ def read_recipe(path: Path) -> dict[str, Any]:
         recipe = _text_read(data)
     elif suffix in CONTAINER_SUFFIXES:
         recipe = read_container_recipe(path)
-    if recipe is None and sidecar_path(path).exists():
-        recipe = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
-    if recipe is None:
-        raise StudioError(f"{path.name} carries no Studio recipe")
     return recipe
 
 

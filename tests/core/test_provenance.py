@@ -77,7 +77,7 @@ def test_a1111_png_without_our_recipe_still_gives_parameters(tmp_path):
 
 
 def test_other_formats_use_a_sidecar_and_plain_files_are_refused(tmp_path):
-    path = tmp_path / "clip.mp4"
+    path = tmp_path / "clip.gif"
     path.write_bytes(b"\0" * 16)
     assert provenance.needs_sidecar(".mp4")
     provenance.sidecar_path(path).write_text(json.dumps({"request": {"kind": "x"}}))
