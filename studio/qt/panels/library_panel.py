@@ -13,7 +13,7 @@ import datetime as dt
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QIcon, QImage, QImageReader, QPixmap
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon, QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
 )
@@ -117,6 +117,12 @@ class LibraryPanel(QWidget):
         self.list.setDragEnabled(True)  # rows drag into the Image canvas (as its init image)
         self.list.itemSelectionChanged.connect(self._update_buttons)
         self.list.itemDoubleClicked.connect(self._on_double_clicked)
+        # Right click: "Copy as ComfyUI workflow" for images of the diffusion engine or a ComfyUI server.
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.copy_workflow_action = QAction("Copy as ComfyUI workflow", self.list)
+        self.copy_workflow_action.setToolTip("The API-format JSON that makes this image again on a ComfyUI server")
+        self.copy_workflow_action.triggered.connect(self.copy_comfy_workflow)
+        self.list.addAction(self.copy_workflow_action)
         layout.addWidget(self.list, 1)
 
         self.empty_label = QLabel("Nothing here yet: what you generate is kept here.")
@@ -228,6 +234,25 @@ class LibraryPanel(QWidget):
             QMessageBox.information(self, "Content Credentials", credentials_details(item))
 
     # --- commands ------------------------------------------------------------------------------
+    def copy_comfy_workflow(self) -> str:
+        """Put the selected image's ComfyUI API-format workflow on the clipboard; the JSON, or ""."""
+        import json
+
+        from studio.engines.image.comfy.graph import workflow_for_recipe
+
+        item = self.selected_item()
+        if item is None:
+            return ""
+        try:
+            text = json.dumps(workflow_for_recipe(item.recipe), indent=2)
+        except (StudioError, KeyError, TypeError, ValueError) as exc:
+            window = self.window()
+            if hasattr(window, "statusBar"):
+                window.statusBar().showMessage(f"No ComfyUI workflow: {exc}", 6000)
+            return ""
+        QGuiApplication.clipboard().setText(text)
+        return text
+
     def reuse_selected(self) -> None:
         item = self.selected_item()
         if item is not None:
