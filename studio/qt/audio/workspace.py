@@ -42,6 +42,7 @@ from studio.engines.audio import requests as audio_requests
 from studio.qt.audio.forms import KIND_TITLES, TAB_TITLES, ModePage
 from studio.qt.audio.tracks_view import TracksView
 from studio.qt.audio.transport import Transport
+from studio.qt.shared.fit import OverflowRow
 from studio.qt.shared.form import Form, SeedField
 from studio.qt.shared.workspace import Workspace
 from studio.qt.tasks import Tasks
@@ -196,9 +197,9 @@ class AudioWorkspace(Workspace):
         self.audio_tasks = Tasks(self, max_threads=1, name="studio-audio")
         self.tracks = TracksView(self.audio_tasks)
         self.transport = Transport(self.tracks, self.settings, self.ctx.tasks)
-        layout.addWidget(self._build_toolbar())
+        layout.addWidget(OverflowRow(self._build_toolbar()))
         layout.addWidget(self.tracks, 1)
-        layout.addWidget(self.transport)
+        layout.addWidget(OverflowRow(self.transport))
         self.message_label = QLabel()
         self.message_label.setObjectName("hint")
         self.message_label.setContentsMargins(12, 2, 12, 6)

@@ -18,12 +18,9 @@ from PySide6.QtWidgets import (
 from studio.engines.image.requests import MODE_LABELS, PREVIEW_LABELS, SCHEDULERS, snap8
 from studio.engines.image.schedulers import fits_lcm
 from studio.qt.image.prompt_builder_loras import LoraPicker
+from studio.qt.shared.model_defaults import Follower, ModelDefaults, card_default, size_followers
 
 MAX_SIDE = 4096
-SIZE_PRESETS = (("Square 512", 512, 512), ("Square 768", 768, 768), ("Square 1024", 1024, 1024),
-                ("Portrait 2:3 (512 x 768)", 512, 768), ("Landscape 3:2 (768 x 512)", 768, 512),
-                ("Wide 16:9 (1024 x 576)", 1024, 576), ("SDXL portrait (832 x 1216)", 832, 1216),
-                ("SDXL landscape (1216 x 832)", 1216, 832))
 OWN_CONTROLS = ("gan", "upscale")  # engines started from their own controls, not the engine picker
 
 
@@ -96,6 +93,11 @@ class ImageForm:
         self._rows["step_delay"] = self._field(
             "step_delay_s", "Step pause", self.step_delay,
             tooltip="Test engine only: pause after each step so the live preview can be watched")
+        followers = [*size_followers(self.width_spin, self.height_spin),
+                     Follower("steps", self.steps, card_default("default_steps")),
+                     Follower("cfg", self.cfg, card_default("default_guidance"))]
+        self.model_defaults = ModelDefaults(self.form, self.settings, self.model_picker, followers,
+                                            self.size_presets)
 
     def _build_init_rows(self) -> None:
         self.init_edit = QLineEdit()
@@ -170,7 +172,8 @@ class ImageForm:
         self.form.add("preview", self.preview_combo)
         self.form.add("preview_every", self.preview_every)
         self._rows["preview"] = self._pair("Live preview", self.preview_combo, "Every N", self.preview_every, 3)
-        self.offload = QCheckBox("CPU offload (GPU only: slower, far less GPU memory)")
+        self.offload = QCheckBox("CPU offload")
+        self.offload.setToolTip("GPU only: slower, but needs far less GPU memory")
         self.form.add("cpu_offload", self.offload)
         self.form_layout.addWidget(self.offload)
         self._rows["offload"] = self.offload
@@ -233,12 +236,8 @@ class ImageForm:
         presets = QToolButton()
         presets.setText("Presets")
         presets.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        menu = QMenu(presets)
-        for label, width, height in SIZE_PRESETS:
-            action = menu.addAction(label)
-            action.setData((width, height))
-        menu.triggered.connect(self._on_size_preset)
-        presets.setMenu(menu)
+        self.size_presets = QMenu(presets)  # filled for the chosen model (ModelDefaults)
+        presets.setMenu(self.size_presets)
         line.addWidget(self.width_spin, 1)
         line.addWidget(times)
         line.addWidget(self.height_spin, 1)
@@ -250,11 +249,6 @@ class ImageForm:
         for spin in (self.width_spin, self.height_spin):
             if spin.value() % 8:
                 spin.setValue(snap8(spin.value()))
-
-    def _on_size_preset(self, action) -> None:
-        width, height = action.data()
-        self.width_spin.setValue(width)
-        self.height_spin.setValue(height)
 
     # --- what is shown when -------------------------------------------------------------
     @property

@@ -45,8 +45,12 @@ class ModelPicker(QComboBox):
         self.currentIndexChanged.connect(self._on_index_changed)
         self._populate()
 
+    def accepts(self, card: ModelCard) -> bool:
+        """Whether ``card`` belongs in this picker (a subclass may widen or narrow it)."""
+        return card.modality == self.modality
+
     def set_cards(self, cards: list[ModelCard]) -> None:
-        self._cards = [card for card in cards if card.modality == self.modality]
+        self._cards = [card for card in cards if self.accepts(card)]
         self._discovered = True
         if not self._wanted:
             # Nothing chosen yet: start from a usable model (the starter packs
@@ -75,6 +79,10 @@ class ModelPicker(QComboBox):
     def value(self) -> str:
         data = self.currentData()
         return str(data) if data else ""
+
+    def card(self) -> ModelCard | None:
+        """The chosen model's card, once discovery has found it."""
+        return next((card for card in self._cards if card.id == self.value()), None)
 
     def set_value(self, card_id: str) -> None:
         self._wanted = str(card_id or "")
@@ -165,6 +173,7 @@ class Form(QObject):
         super().__init__(parent)
         self.name = name
         self.fields: dict[str, Field] = {}
+        self.applying = False  # True while saved or reused values are being put in the form
 
     def add(self, name: str, widget: QWidget, in_request: bool = True) -> QWidget:
         if name in self.fields:
@@ -207,7 +216,11 @@ class Form(QObject):
 
     def set_values(self, values: dict[str, Any]) -> list[str]:
         """Apply the known keys of ``values``; return the names applied."""
-        return [name for name, value in values.items() if self.set_value(name, value)]
+        self.applying = True
+        try:
+            return [name for name, value in values.items() if self.set_value(name, value)]
+        finally:
+            self.applying = False
 
     # --- persistence ---------------------------------------------------------
     def settings_prefix(self) -> str:

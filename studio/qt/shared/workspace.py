@@ -37,6 +37,7 @@ from studio.engines import registry
 from studio.qt import theme
 from studio.qt.runner import JobRunner
 from studio.qt.shared.error_dialog import show_error
+from studio.qt.shared.fit import fit_form, shrinkable
 from studio.qt.shared.form import Form, ModelPicker, SeedField
 from studio.qt.tasks import Tasks
 
@@ -74,6 +75,7 @@ class Workspace(QWidget):
         self._last_error = ("", "")  # message, traceback
         self._build_ui()
         self.build_form()
+        fit_form(self.form_layout.parentWidget())
         self.form_layout.addStretch(1)
         self.form.load(self.settings)
         self._save_timer = QTimer(self)
@@ -143,7 +145,7 @@ class Workspace(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
         self.splitter.addWidget(self.form_panel)
-        self.splitter.addWidget(self.build_output())
+        self.splitter.addWidget(shrinkable(self.build_output()))  # a small screen scrolls, never overflows
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([FORM_WIDTH, 900])

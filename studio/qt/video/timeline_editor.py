@@ -28,6 +28,7 @@ from studio.core.jobs import StudioError
 from studio.core.models.cards import ModelCard
 from studio.engines.video.timeline import DEFAULT_IMAGE_FRAMES, PROJECT_SUFFIX, Timeline
 from studio.qt import theme
+from studio.qt.shared.fit import OverflowRow
 from studio.qt.shared.image_view import ImageView
 from studio.qt.shared.qimage import array_to_qimage
 from studio.qt.tasks import Tasks
@@ -110,7 +111,7 @@ class TimelineEditor(QWidget):
         middle_layout = QVBoxLayout(middle)
         middle_layout.setContentsMargins(0, 0, 0, 0)
         middle_layout.setSpacing(0)
-        middle_layout.addWidget(self._build_toolbar())
+        middle_layout.addWidget(OverflowRow(self._build_toolbar()))
         middle_layout.addWidget(self.timeline_widget, 1)
 
         self.graph = ConsistencyGraph()
@@ -119,7 +120,7 @@ class TimelineEditor(QWidget):
         bottom_layout.setContentsMargins(0, 0, 0, 0)
         bottom_layout.setSpacing(0)
         bottom_layout.addWidget(self.graph, 1)
-        bottom_layout.addWidget(self._build_tools())
+        bottom_layout.addWidget(OverflowRow(self._build_tools()))
 
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setChildrenCollapsible(False)

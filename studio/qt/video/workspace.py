@@ -36,6 +36,7 @@ from studio.core.library import LibraryItem
 from studio.core.models.cards import ModelCard
 from studio.engines import registry
 from studio.qt.shared.form import ModelPicker
+from studio.qt.shared.model_defaults import Follower, ModelDefaults, card_default, size_followers
 from studio.qt.shared.workspace import Workspace
 from studio.qt.video.timeline_editor import TimelineEditor
 from studio.qt.video.timeline_tools import InterpolatorPicker
@@ -53,10 +54,11 @@ def makes_video(card: ModelCard) -> bool:
 
 
 class VideoModelPicker(ModelPicker):
-    def set_cards(self, cards: list[ModelCard]) -> None:
-        self._cards = [card for card in cards if makes_video(card)]
-        self._discovered = True
-        self._populate()
+    """Models that make clips: GANs, image diffusion models and video models
+    (not frame interpolators); a usable one is chosen on a fresh profile."""
+
+    def accepts(self, card: ModelCard) -> bool:
+        return makes_video(card)
 
 
 class VideoWorkspace(Workspace):
@@ -86,8 +88,12 @@ class VideoWorkspace(Workspace):
         self.add_field("frames", "Frames", self.frames)
         self.add_field("fps", "Frame rate", self._spin(1, 120, 12, " fps"))
         self._add_size()
-        self.add_field("steps", "Steps", self._spin(1, 500, 20))
-        self.add_field("cfg", "CFG scale", self._double(0, 50, 7.0, 0.5))
+        steps = self.add_field("steps", "Steps", self._spin(1, 500, 20))
+        cfg = self.add_field("cfg", "CFG scale", self._double(0, 50, 7.0, 0.5))
+        followers = [*size_followers(self.width_spin, self.height_spin),
+                     Follower("steps", steps, card_default("default_steps")),
+                     Follower("cfg", cfg, card_default("default_guidance"))]
+        self.model_defaults = ModelDefaults(self.form, self.settings, self.model_picker, followers)
         self.add_field("strength", "Chain strength", self._double(0, 0.95, 0.0, 0.05),
                        tooltip="Above 0: each frame image-to-image from the previous one (Deforum style)")
         self._add_camera()
