@@ -21,7 +21,9 @@ OpenAI-compatible server, each against its bare baseline in the same run.
 
 Runs alternate after an unmeasured warm-up; medians are compared. Every reply
 asks for 128 new tokens at temperature 0 with one seed, so both sides of a
-pair write the same text.
+pair write the same text. Both llama.cpp sides keep their KV cache between
+runs (Studio does, so a chat's next turn reads only its new tokens), so a
+repeated prompt is not evaluated again on either side.
 
 Usage: python benchmarks/text_engines.py [--runs N] [--tokens N]
 The last line of output is one JSON object with the figures above.
