@@ -134,8 +134,10 @@ def test_a_server_that_goes_away_greys_its_cards_and_comes_back(studio, tmp_path
     gone = studio.models.card(f"box/{CHECKPOINT}")
     assert not gone.usable and "unreachable" in gone.error
     back = ComfyServer(tmp_path / "other", port=port).start()
-    try:
-        studio.models.refresh()
+    try:  # no rescan asked for: Studio notices by itself
+        deadline = time.monotonic() + 10
+        while not studio.models.card(f"box/{CHECKPOINT}").usable and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert studio.models.card(f"box/{CHECKPOINT}").usable
     finally:
         back.stop()

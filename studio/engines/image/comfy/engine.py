@@ -120,7 +120,66 @@ def server_cards(settings: Settings | None = None) -> list[ModelCard]:
     if not endpoints:
         return []
     with ThreadPoolExecutor(max_workers=min(8, len(endpoints)), thread_name_prefix="studio-comfy") as pool:
-        return [card for cards in pool.map(cards_of, endpoints) for card in cards]
+        cards = [card for cards in pool.map(cards_of, endpoints) for card in cards]
+    for endpoint in endpoints:
+        if any(c.error and c.extra.get("server") == endpoint.name for c in cards):
+            _watch(endpoint, settings)
+    return cards
+
+
+# --- automatic reconnect: a server that went away is asked again until it answers --------------------------
+WATCH_INTERVAL_S = 2.0
+WATCH_FOR_S = 3600.0
+_watched: set[str] = set()
+
+
+def _watch(endpoint: Endpoint, settings: Settings | None) -> None:
+    """Ask ``endpoint`` every few seconds (for at most an hour) until it answers, then rescan the
+    models so its cards come back; stops when the server is no longer listed."""
+    with _lock:
+        if endpoint.name in _watched:
+            return
+        _watched.add(endpoint.name)
+
+    def loop() -> None:
+        from studio.engines.image.comfy.client import DISCOVERY_TIMEOUT
+
+        give_up = time.monotonic() + WATCH_FOR_S
+        try:
+            while time.monotonic() < give_up:
+                time.sleep(WATCH_INTERVAL_S)
+                if endpoint not in comfy_endpoints(settings):
+                    return
+                try:
+                    with ComfyClient(endpoint, DISCOVERY_TIMEOUT) as client:
+                        client.object_info()
+                except StudioError:
+                    continue
+                break
+            else:
+                return
+        finally:
+            with _lock:
+                _watched.discard(endpoint.name)
+        log.info("ComfyUI server %s is back: rescanning models", endpoint.name)
+        from studio.engines import context
+
+        context.model_manager().refresh()
+
+    threading.Thread(target=loop, daemon=True, name=f"studio-comfy-watch-{endpoint.name}").start()
+
+
+def _server_gone(exc: StudioError) -> None:
+    """A job found the server away: rescan in the background so its cards grey out (and are watched)."""
+    if "unreachable" not in str(exc) and "lost the connection" not in str(exc):
+        return
+
+    def rescan() -> None:
+        from studio.engines import context
+
+        context.model_manager().refresh()
+
+    threading.Thread(target=rescan, daemon=True, name="studio-comfy-rescan").start()
 
 
 def endpoint_for(card: ModelCard) -> Endpoint:
@@ -443,11 +502,16 @@ def run(card: ModelCard, request: ImageRequest, report: Reporter, cancel: Cancel
     endpoint = endpoint_for(card)
     report.progress(0, 1, f"connecting to {endpoint.name}")
     started = time.monotonic()
-    with ComfyClient(endpoint) as client:
-        graph = prepare(client, card, request)
-        record = {"request": request.to_dict(), "card": {"id": card.id, "name": card.name}}
-        prompt_id, images = run_graph(client, graph, report, cancel, previews=request.preview != "off",
-                                      label=f"on {endpoint.name}", record=record)
+    try:
+        with ComfyClient(endpoint) as client:
+            graph = prepare(client, card, request)
+            record = {"request": request.to_dict(), "card": {"id": card.id, "name": card.name}}
+            prompt_id, images = run_graph(client, graph, report, cancel, previews=request.preview != "off",
+                                          label=f"on {endpoint.name}", record=record)
+    except StudioError as exc:
+        if card.usable:
+            _server_gone(exc)
+        raise
     report.progress(1, 1, "saving")
     log.info("%d image(s) from %s in %.2fs", len(images), endpoint.name, time.monotonic() - started)
     return artifacts_for(card.id, card.name, endpoint, request, graph, prompt_id, images)
