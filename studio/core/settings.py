@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "credentials.sign": True,  # C2PA Content Credentials in every artifact (studio.core.credentials)
     "credentials.watermark": True,  # invisible watermark in images of at least 256 px
     "servers.endpoints": [],  # [{"name", "base_url", "kind"}]; API keys are kept apart (studio.core.secrets)
+    "comfyui.result_timeout_s": 600,  # a ComfyUI job with no result by then fails (and is cancelled there)
 }
 
 
