@@ -108,6 +108,13 @@ class SettingsDialog(QDialog):
         self.audio_output = self._audio_output_combo(str(settings.get(AUDIO_OUTPUT_SETTING) or ""))
         form.addRow("Audio output", self.audio_output)
         form.addRow("Servers", self._servers_section())
+        self.comfy_timeout = QSpinBox()
+        self.comfy_timeout.setObjectName("comfyTimeout")
+        self.comfy_timeout.setRange(5, 24 * 3600)
+        self.comfy_timeout.setSuffix(" s")
+        self.comfy_timeout.setValue(int(settings.get("comfyui.result_timeout_s")))
+        self.comfy_timeout.setToolTip("A job on a ComfyUI server with no result by then fails and is cancelled there")
+        form.addRow("ComfyUI result timeout", self.comfy_timeout)
         from studio.qt.shared.credentials_section import CredentialsSection
 
         self.credentials = CredentialsSection(settings)
@@ -286,6 +293,7 @@ class SettingsDialog(QDialog):
             "models.folders": self.folder_list(),
             "models.memory_budget_mb": self.budget.value(),
             "preview.max_fps": self.fps.value(),
+            "comfyui.result_timeout_s": self.comfy_timeout.value(),
             AUDIO_OUTPUT_SETTING: self.audio_output.currentData(),
             **self.credentials.values(),
         }
@@ -311,6 +319,14 @@ class SettingsDialog(QDialog):
 
 
 def _list_models(endpoint: servers.Endpoint) -> list[str]:
+    if endpoint.kind == "comfyui":  # its checkpoints, from /object_info
+        from studio.engines.image.comfy.client import ComfyClient
+        from studio.engines.image.comfy.engine import object_info
+        from studio.engines.image.comfy.graph import offered
+
+        with ComfyClient(endpoint) as client:
+            return [str(name) for name in offered(object_info(client, fresh=True), "CheckpointLoaderSimple",
+                                                  "ckpt_name")]
     from studio.engines.text.remote import list_models  # httpx: only when a server is tested
 
     return list_models(endpoint)

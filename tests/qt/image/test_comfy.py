@@ -64,3 +64,24 @@ def test_a_server_checkpoint_runs_from_the_image_form_with_previews(qtbot, open_
     graph = json.loads(QGuiApplication.clipboard().text())
     assert graph == item.recipe["comfyui"]["graph"]
     assert proto.check_graph(graph, server.info()) == []
+
+
+def test_settings_offer_the_comfyui_kind_its_test_and_the_timeout(qtbot, studio_home, server):
+    from studio.engines.registry import open_studio_services
+    from studio.qt.app import create_application
+    from studio.qt.shared.settings_dialog import SettingsDialog, _list_models
+
+    create_application()
+    services = open_studio_services()
+    try:
+        dialog = SettingsDialog(services.settings)
+        qtbot.addWidget(dialog)
+        dialog.add_server("gpu", server.url, "comfyui")
+        endpoint = services.settings.get("servers.endpoints")[0]
+        assert endpoint == {"name": "gpu", "base_url": server.url, "kind": "comfyui"}
+        from studio.core import servers
+        assert _list_models(servers.ServerStore(services.settings).get("gpu"))[0] == CHECKPOINT
+        dialog.comfy_timeout.setValue(90)
+        assert dialog.values()["comfyui.result_timeout_s"] == 90
+    finally:
+        services.close()
