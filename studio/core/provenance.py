@@ -79,6 +79,7 @@ def read_recipe(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise StudioError(f"cannot read {path}: {exc.strerror or exc}") from exc
     suffix = path.suffix.lower()
+    data = skip_id3(data)  # a FLAC may start with an ID3 tag (Content Credentials put theirs there)
     damage = find_damage(data, suffix, path)
     if damage:
         raise DamagedFile(f"{path.name} is damaged: {damage}")
@@ -95,6 +96,17 @@ def read_recipe(path: Path) -> dict[str, Any]:
     if not isinstance(recipe, dict):
         raise StudioError(f"{path.name} has a damaged recipe (not a JSON object)")
     return recipe
+
+
+def skip_id3(data: bytes) -> bytes:
+    """``data`` without a leading ID3v2 tag (sizes are syncsafe integers)."""
+    if data[:3] != b"ID3" or len(data) < 10:
+        return data
+    size = 0
+    for byte in data[6:10]:
+        size = (size << 7) | (byte & 0x7F)
+    end = 10 + size + (10 if data[5] & 0x10 else 0)
+    return data[end:] if end <= len(data) else data
 
 
 def find_damage(data: bytes, suffix: str, path: Path) -> str:

@@ -115,3 +115,16 @@ def test_out_to_an_unwritable_path_says_so(tmp_path, studio_home):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "--out" in result.stderr and "cannot be written" in result.stderr
+
+
+def test_a_flac_behind_an_id3_tag_is_read_and_checked(tmp_path):
+    path = make_audio(tmp_path / "tagged.flac", "FLAC")
+    body = b"GEOB" + b"\0" * 20
+    size = len(body)
+    syncsafe = bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])
+    path.write_bytes(b"ID3\x04\x00\x00" + syncsafe + body + path.read_bytes())
+    assert provenance.read_recipe(path)["request"]["prompt"] == "p"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(body) + 30])
+    with pytest.raises(StudioError, match="damaged"):
+        provenance.read_recipe(path)
