@@ -50,6 +50,15 @@ class Request:
     modality: ClassVar[str] = ""
     seed: int = 0
     model_id: str = ""
+    # What each field means and, for a fixed set, the values it accepts: the
+    # command line's --help and choices are made from these. Subclasses add
+    # their own fields (their dicts are merged over the MRO); a set is the
+    # same constant ``validate`` checks, so help and validation cannot drift.
+    HELP: ClassVar[dict[str, str]] = {
+        "seed": "random seed; the same seed and settings make the same result again",
+        "model_id": "the model to use, by id (see `studio models list`)",
+    }
+    CHOICES: ClassVar[dict[str, tuple]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
