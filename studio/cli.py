@@ -325,8 +325,10 @@ def _info(args: argparse.Namespace) -> int:
     recipe, missing = None, ""
     try:
         recipe = read_recipe(args.file)
-    except DamagedFile:
-        raise  # what is wrong with the file comes first
+    except DamagedFile as exc:
+        if not args.credentials:
+            raise  # what is wrong with the file comes first
+        missing = str(exc)  # asked for the credentials: they say whether the file was tampered with
     except StudioError as exc:
         missing = str(exc)
     found = read_credentials(args.file, studio_paths().config)
