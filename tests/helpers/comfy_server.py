@@ -131,6 +131,7 @@ class ComfyServer:
         self.preview_sent: list[tuple[float, str]] = []  # (perf_counter when sent, prompt_id)
         self.posted: list[dict[str, Any]] = []  # every graph accepted, for tests
         self.requests: list[str] = []  # "METHOD path" of every request
+        self.exec_times: dict[str, float] = {}  # prompt_id -> seconds from execution_start to its end
         self._progress_messages = 0
         self._stop = False
         self._runner: web.AppRunner | None = None
@@ -513,6 +514,7 @@ class ComfyServer:
             self.send(event, data, None if broadcast else sid)
 
         now = lambda: int(time.time() * 1000)  # noqa: E731
+        started = time.perf_counter()
         add("execution_start", {"prompt_id": prompt_id, "timestamp": now()})
         add("execution_cached", {"nodes": [], "prompt_id": prompt_id, "timestamp": now()})
         results: dict[str, tuple] = {}
@@ -555,6 +557,7 @@ class ComfyServer:
                                     "exception_type": type(failure.exc).__name__,
                                     "traceback": [f"{type(failure.exc).__name__}: {failure.exc}\n"],
                                     "current_inputs": {}, "current_outputs": {}, "timestamp": now()})
+        self.exec_times[prompt_id] = time.perf_counter() - started
         self.history[prompt_id] = {
             "prompt": item.as_list(), "outputs": outputs if status == "success" else {},
             "status": {"status_str": status, "completed": status == "success", "messages": messages},
