@@ -23,6 +23,7 @@ PREVIEW_MODES = ("off", "approx", "taesd", "full")
 PREVIEW_LABELS = {"off": "Off", "approx": "Approximate (fast)", "taesd": "Tiny autoencoder",
                   "full": "Full decode every N steps"}
 UPSCALE_FACTORS = (2, 4)
+GAN_DIRECTIONS = ("principal", "random")
 
 
 def snap8(value: int) -> int:
@@ -70,6 +71,35 @@ class ImageRequest(Request):
     preview: str = "approx"
     preview_every: int = 5  # for "full": decode every N steps
     cpu_offload: bool = False
+
+    HELP = {
+        "prompt": "what the image should show",
+        "negative": "what the image should not show",
+        "steps": "denoising steps (1-500): more is slower and usually finer",
+        "cfg": "classifier-free guidance scale (0-50): how closely to follow the prompt",
+        "width": "image width in pixels, a multiple of 8",
+        "height": "image height in pixels, a multiple of 8",
+        "scheduler": "sampler that removes the noise step by step ('Default': the model's own)",
+        "mode": "what to make: txt2img from the prompt alone, img2img/inpaint/outpaint from --init-image",
+        "init_image": "the image to start from (img2img, inpaint, outpaint); alone it means img2img",
+        "mask": "inpainting mask image: white is repainted, black kept (with --init-image: inpaint)",
+        "strength": "img2img/inpaint: how much of the init image is changed (above 0, at most 1)",
+        "mask_blur": "inpaint/outpaint: mask edge softening in pixels",
+        "outpaint_left": "outpaint: pixels to add on the left",
+        "outpaint_right": "outpaint: pixels to add on the right",
+        "outpaint_up": "outpaint: pixels to add at the top",
+        "outpaint_down": "outpaint: pixels to add at the bottom",
+        "batch_count": "how many batches to run one after another",
+        "batch_size": "images per batch, made together (more memory)",
+        "hires_fix": "render small, then enlarge and refine with img2img",
+        "hires_scale": "hires fix: enlargement factor (above 1, at most 4)",
+        "hires_strength": "hires fix: how much the refining pass changes (0-1)",
+        "hires_steps": "hires fix: refining steps (0: as many as --steps)",
+        "preview": "live preview while generating",
+        "preview_every": "preview 'full': decode a preview every N steps",
+        "cpu_offload": "keep model parts in system memory until needed (slower, for small GPUs)",
+    }
+    CHOICES = {"scheduler": SCHEDULERS, "mode": MODES, "preview": PREVIEW_MODES}
 
     def __post_init__(self) -> None:
         # JSON turns the pairs into lists; keep them hashable tuples so requests compare equal.
@@ -135,13 +165,24 @@ class GanRequest(Request):
     grid: int = 1
     scale: int = 4  # the 64 px output is enlarged for viewing (nearest: keeps it crisp)
 
+    HELP = {
+        "model_id": "the GAN model, by id (see `studio models list --modality image`)",
+        "prompt": "a label for the library (GANs take no prompt)",
+        "directions": "latent directions --offsets move along: principal components or random ones",
+        "morph_seed": "seed of a second latent to morph toward (-1: no morph)",
+        "morph": "how far toward the morph seed (0: this seed, 1: the morph seed)",
+        "grid": "render a grid x grid sheet of neighbouring seeds (1-8; 1: one image)",
+        "scale": "enlarge the output this many times for viewing (1-8, nearest neighbour)",
+    }
+    CHOICES = {"directions": GAN_DIRECTIONS}
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "offsets", tuple(float(v) for v in self.offsets))
 
     def validate(self) -> None:
         if not self.model_id:
             raise StudioError("choose a GAN model, e.g. --model dcgan-faces-64")
-        if self.directions not in ("principal", "random"):
+        if self.directions not in GAN_DIRECTIONS:
             raise StudioError(f"directions must be 'principal' or 'random', not {self.directions!r}")
         if not 1 <= self.grid <= 8:
             raise StudioError(f"grid must be between 1 and 8, not {self.grid}")
@@ -164,6 +205,15 @@ class UpscaleRequest(Request):
     init_image: str = ""
     factor: int = 2
     sharpen: float = 0.6  # unsharp-mask amount, 0 = none
+
+    HELP = {
+        "prompt": "a label for the library",
+        "init_image": "the image to enlarge",
+        "factor": "how many times larger",
+        "sharpen": "unsharp-mask amount after enlarging (0-2; 0: none)",
+        "model_id": "unused: upscaling needs no model",
+    }
+    CHOICES = {"factor": UPSCALE_FACTORS}
 
     def validate(self) -> None:
         _check_file("an image to upscale", self.init_image)
