@@ -29,6 +29,15 @@ class PatternRequest(Request):
     height: int = 256
     step_delay_s: float = 0.0
 
+    HELP = {
+        "prompt": "any text: it labels the image and varies the pattern",
+        "steps": "steps from noise to the pattern (1-1000)",
+        "width": "image width in pixels, a multiple of 8",
+        "height": "image height in pixels, a multiple of 8",
+        "step_delay_s": "seconds to sleep each step (to watch a job in flight)",
+        "model_id": "unused: the pattern engine needs no model",
+    }
+
     def validate(self) -> None:
         if not self.prompt.strip():
             raise StudioError("the prompt is empty")
