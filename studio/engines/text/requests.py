@@ -50,6 +50,22 @@ class TextRequest(Request):
     conversation_id: str = ""
     preset: str = ""  # a label only: the preset's values are already in the fields above
 
+    HELP = {
+        "prompt": "the message to reply to",
+        "system": "system prompt: who the assistant is and how it answers",
+        "history": "earlier turns as (role, content) pairs",
+        "temperature": "sampling temperature (0-5): higher is more varied, 0 always picks the likeliest token",
+        "top_p": "nucleus sampling: keep the likeliest tokens up to this total probability (above 0, at most 1)",
+        "top_k": "keep only the k likeliest tokens (0: off)",
+        "repetition_penalty": "how much repeating earlier tokens is discouraged (1: not at all)",
+        "max_new_tokens": f"the longest reply, in tokens (1-{MAX_NEW_TOKENS})",
+        "context_length": f"tokens of context (0: the model's own; else at least {MIN_CONTEXT})",
+        "stop": "a string that ends the reply where it appears",
+        "title": "the conversation's title in the library",
+        "conversation_id": "continue this saved conversation (its id)",
+        "preset": "the name of the sampling preset used, recorded as a label",
+    }
+
     def __post_init__(self) -> None:
         # JSON brings tuples back as lists; normalise so a request read from a
         # recipe equals the one that was submitted.
