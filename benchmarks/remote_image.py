@@ -38,12 +38,12 @@ os.environ.setdefault("STUDIO_SECRETS", "file")
 HOME = Path(tempfile.mkdtemp(prefix="studio-bench-"))
 os.environ["STUDIO_HOME"] = str(HOME)
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from studio.core import servers  # noqa: E402
-from studio.core.jobs import CancelToken, JobState  # noqa: E402
-from studio.engines.image.requests import ImageRequest  # noqa: E402
-from tests.helpers.comfy_server import CHECKPOINT, ComfyServer  # noqa: E402
+from studio.core import servers
+from studio.core.jobs import CancelToken, JobState
+from studio.engines.image.requests import ImageRequest
+from tests.helpers.comfy_server import CHECKPOINT, ComfyServer
 
 MODEL = f"gpu/{CHECKPOINT}"
 
@@ -65,8 +65,8 @@ class Recorder:
 
 
 def request(**kw) -> ImageRequest:
-    base = dict(prompt="a red circle and a blue star on a yellow background", negative="blurry", model_id=MODEL,
-                steps=20, cfg=5.0, width=64, height=64, seed=11, scheduler="Euler")
+    base = {"prompt": "a red circle and a blue star on a yellow background", "negative": "blurry", "model_id": MODEL,
+                "steps": 20, "cfg": 5.0, "width": 64, "height": 64, "seed": 11, "scheduler": "Euler"}
     base.update(kw)
     return ImageRequest(**base)
 
@@ -202,7 +202,7 @@ def preview_latency(server) -> tuple[float, int]:
             shown.append(received[-1])
 
     class PaintWatch(QObject):
-        def eventFilter(self, obj, event):  # noqa: N802 - Qt's name
+        def eventFilter(self, obj, event):
             if event.type() == QEvent.Type.Paint and shown:
                 index = shown.pop()
                 shown.clear()
@@ -220,7 +220,7 @@ def preview_latency(server) -> tuple[float, int]:
         received.clear()
         server.preview_sent.clear()
         done = threading.Event()
-        window.runner.job_finished.connect(lambda *_a: done.set())
+        window.runner.job_finished.connect(lambda *_a, done=done: done.set())
         workspace.generate_button.click()
         deadline = time.monotonic() + 60
         while not done.is_set() and time.monotonic() < deadline:

@@ -44,7 +44,7 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 from aiohttp import WSMsgType, web
@@ -191,10 +191,10 @@ class ComfyServer:
             self._thread.join(10)
         self._worker.join(10)
 
-    def __enter__(self) -> ComfyServer:
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # --- HTTP -----------------------------------------------------------------------------------
@@ -350,8 +350,8 @@ class ComfyServer:
         for node_id, node in prompt.items():
             cls = node.get("class_type") if isinstance(node, dict) else None
             if cls is None:
-                return proto.invalid_prompt(f"Cannot execute because a node is missing the class_type "
-                                            f"property.", f"Node ID '#{node_id}'"), []
+                return proto.invalid_prompt("Cannot execute because a node is missing the class_type "
+                                            "property.", f"Node ID '#{node_id}'"), []
             if cls not in info:
                 return proto.invalid_prompt(f"Cannot execute because node {cls} does not exist.",
                                             f"Node ID '#{node_id}'"), []
@@ -513,7 +513,7 @@ class ComfyServer:
                 messages.append([event, data])
             self.send(event, data, None if broadcast else sid)
 
-        now = lambda: int(time.time() * 1000)  # noqa: E731
+        now = lambda: int(time.time() * 1000)
         started = time.perf_counter()
         add("execution_start", {"prompt_id": prompt_id, "timestamp": now()})
         add("execution_cached", {"nodes": [], "prompt_id": prompt_id, "timestamp": now()})
@@ -534,7 +534,7 @@ class ComfyServer:
                     values, ui = self._run_node(node_id, node, results, sid, prompt_id)
                 except Interrupted:
                     raise
-                except Exception as exc:  # noqa: BLE001 - reported to the client like ComfyUI does
+                except Exception as exc:
                     raise NodeFailure(node_id, node["class_type"], exc) from exc
                 results[node_id] = values
                 executed.append(node_id)

@@ -89,8 +89,8 @@ def run_job(services, request, rec=None):
 
 
 def request(**kw) -> ImageRequest:
-    base = dict(prompt="a red circle on a blue background", negative="blurry", model_id=MODEL, steps=4, cfg=5.0,
-                width=64, height=64, seed=7, scheduler="Euler")
+    base = {"prompt": "a red circle on a blue background", "negative": "blurry", "model_id": MODEL, "steps": 4, "cfg": 5.0,
+                "width": 64, "height": 64, "seed": 7, "scheduler": "Euler"}
     base.update(kw)
     return ImageRequest(**base)
 
@@ -265,7 +265,7 @@ def test_batches_hires_and_loras(studio, server):
 
 def test_cancel_interrupts_the_running_prompt(studio, server):
     server.step_delay = 0.05
-    state, _item, rec = run_job(studio, request(steps=40), reporter(cancel_after=2))
+    state, _item, _rec = run_job(studio, request(steps=40), reporter(cancel_after=2))
     assert state is JobState.CANCELLED
     assert "POST /interrupt" in server.requests
     deadline = time.monotonic() + 5
@@ -431,7 +431,7 @@ def test_copy_as_comfyui_workflow_reproduces_server_and_local_images(studio, ser
     assert proto.check_graph(graph, server.info()) == []
     with ComfyClient(servers.store().get("gpu")) as client:
         rec = reporter()
-        prompt_id, images = comfy.run_graph(client, graph, rec, rec.cancel)
+        _prompt_id, images = comfy.run_graph(client, graph, rec, rec.cancel)
     assert images and images[0][2][:4] == b"\x89PNG"
 
 

@@ -12,7 +12,7 @@ import json
 import struct
 import time
 import uuid
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
@@ -50,10 +50,10 @@ class ComfyClient:
     def close(self) -> None:
         self.http.close()
 
-    def __enter__(self) -> ComfyClient:
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # --- errors ---------------------------------------------------------------------------------

@@ -40,8 +40,14 @@ from studio.core.models.cards import ModelCard
 from studio.core.servers import Endpoint
 from studio.core.settings import Settings
 from studio.engines.image.comfy import graph as graphs
-from studio.engines.image.comfy.client import ComfyClient, ConnectionClosed, decode, new_client_id, parse_binary, \
-    receive
+from studio.engines.image.comfy.client import (
+    ComfyClient,
+    ConnectionClosed,
+    decode,
+    new_client_id,
+    parse_binary,
+    receive,
+)
 from studio.engines.image.requests import ImageRequest
 
 log = logging.getLogger(__name__)
@@ -347,7 +353,7 @@ def run_graph(client: ComfyClient, graph: dict[str, Any], report: Reporter, canc
                 _forget(prompt_id)
                 raise Cancelled()
             if time.monotonic() > deadline:
-                state, reason = _history_state(client.history(prompt_id))
+                state, _reason = _history_state(client.history(prompt_id))
                 if state:
                     follow.finished = True
                     break
@@ -377,8 +383,8 @@ def run_graph(client: ComfyClient, graph: dict[str, Any], report: Reporter, canc
     finally:
         try:
             ws.close()
-        except Exception:  # noqa: BLE001
-            pass
+        except Exception as exc:  # noqa: BLE001 - closing a dropped socket may fail any way
+            log.debug("closing the websocket: %s", exc)
     try:
         images = fetch_outputs(client, prompt_id, graph)
     finally:
