@@ -61,8 +61,8 @@ class TextRequest(Request):
         "max_new_tokens": f"the longest reply, in tokens (1-{MAX_NEW_TOKENS})",
         "context_length": f"tokens of context (0: the model's own; else at least {MIN_CONTEXT})",
         "stop": "a string that ends the reply where it appears",
-        "title": "the conversation's title in the library",
-        "conversation_id": "continue this saved conversation (its id)",
+        "title": "the conversation's title in the library (empty: from the first message)",
+        "conversation_id": "the id the saved conversation gets (empty: a new id)",
         "preset": "the name of the sampling preset used, recorded as a label",
     }
 
