@@ -83,6 +83,22 @@ class SpeechRequest(Request):
     reference_audio: str = ""  # a clip of the voice to clone (models that support it)
     consent_to_clone: bool = False  # the speaker in reference_audio agreed to be cloned
 
+    HELP = {
+        "model_id": "the voice model, by id (empty: the Piper starter voice, else eSpeak NG; 'espeak-ng')",
+        "prompt": "the words to speak",
+        "voice": "eSpeak NG voice or language (en-us, fr, 'English (Scotland)') or a model's speaker",
+        "language": "with no --voice: pick an eSpeak NG voice by language (e.g. de)",
+        "rate": "speaking rate (0.25-4; 1: the voice's own)",
+        "pitch": "pitch shift in semitones (-12 to 12)",
+        "volume": "loudness (0-2; 1: unchanged)",
+        "sentence_pause_s": "seconds of silence after each sentence (0-5)",
+        "preset": "expressive preset",
+        "format": "audio file format",
+        "reference_audio": "a clip of the voice to clone (models that support it; needs --consent-to-clone)",
+        "consent_to_clone": "confirm the person in --reference-audio agreed to have their voice cloned",
+    }
+    CHOICES = {"preset": SPEECH_PRESETS, "format": AUDIO_FORMATS}
+
     def validate(self) -> None:
         if not self.prompt.strip():
             raise StudioError("there is no text to speak")
@@ -127,6 +143,26 @@ class MusicRequest(Request):
     muted_tracks: tuple[str, ...] = ()
     solo_tracks: tuple[str, ...] = ()
     format: str = "wav"  # wav, flac, or mid (the MIDI file itself)
+
+    HELP = {
+        "model_id": "a SoundFont or MusicGen model, by id (empty: the composer with the starter SoundFont)",
+        "prompt": "MusicGen: what the music should sound like; the composer: a label",
+        "style": "composer style (sets the instruments and tracks)",
+        "key": "composer: the key",
+        "mode": "composer: the scale",
+        "tempo": "quarter notes per minute (30-300)",
+        "time_signature": "composer: beats per bar",
+        "bars": "composer: length in bars (1-512)",
+        "duration_s": f"length in seconds, cut exactly (0: as long as --bars; at most {MAX_DURATION_S:g})",
+        "variation_of": "the seed of an earlier piece to vary (-1: none); --seed changes part of it",
+        "variation_amount": "with --variation-of: how much of the piece changes (0-1)",
+        "muted_tracks": "leave a track out of the mix; tracks by style: "
+                        + "; ".join(f"{style}: {', '.join(tracks)}" for style, tracks in STYLE_TRACKS.items()),
+        "solo_tracks": "play only this track (and other soloed ones); same track names as --muted-track",
+        "format": "audio file format (mid: the MIDI file itself)",
+    }
+    CHOICES = {"style": MUSIC_STYLES, "key": KEYS, "mode": MODES, "time_signature": TIME_SIGNATURES,
+               "format": MUSIC_FORMATS}
 
     def describe(self) -> str:
         return self.prompt or f"{self.style} in {self.key} {self.mode}"
@@ -177,6 +213,23 @@ class SfxRequest(Request):
     stereo: bool = True
     steps: int = 25  # diffusion models only
     format: str = "wav"
+
+    HELP = {
+        "model_id": "an AudioLDM / Stable Audio model, by id (empty: procedural foley of --preset)",
+        "prompt": "with a model: the sound to generate; without: a label",
+        "preset": "procedural sound (without --model)",
+        "duration_s": f"length in seconds (0.05-{MAX_DURATION_S:g})",
+        "intensity": "how strong or dense (0-1): light drizzle .. downpour",
+        "brightness": "spectral tilt (0-1): dull .. bright",
+        "pace": "speed of events (0-1): footsteps per second, flicker, sweep speed",
+        "distance": "near and dry .. far and reverberant (0-1)",
+        "surface": "footsteps: what is walked on",
+        "frequency_hz": "tone, laser start and engine fundamental in Hz (20-20000)",
+        "stereo": "stereo rather than mono",
+        "steps": "with a model: diffusion steps (1-500)",
+        "format": "audio file format",
+    }
+    CHOICES = {"preset": SFX_PRESETS, "surface": SURFACES, "format": AUDIO_FORMATS}
 
     def describe(self) -> str:
         return self.prompt or self.preset
