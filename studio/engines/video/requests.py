@@ -86,6 +86,29 @@ class VideoRequest(Request):
     interpolator: str = ""  # interpolation model id (RIFE, FILM); empty: optical flow
     deflicker: float = 0.0  # 0..1: deflicker strength applied to the generated frames
 
+    HELP = {
+        "model_id": "a GAN, an image diffusion model or a video model, by id (see `studio models list`)",
+        "prompt": "what the clip should show (the keyframe at frame 0 when no --keyframe is given)",
+        "negative": "what the clip should not show",
+        "keyframes": "a prompt at a frame, as FRAME:PROMPT (e.g. \"48:a fox in snow\"); repeat for several",
+        "frames": f"clip length in frames (1-{MAX_FRAMES}; 0: the last keyframe + 1, else {DEFAULT_FRAMES})",
+        "fps": "frame rate (1-120)",
+        "width": "frame width in pixels, a multiple of 8",
+        "height": "frame height in pixels, a multiple of 8",
+        "steps": "diffusion steps per frame (1-500)",
+        "cfg": "classifier-free guidance scale (0-50): how closely to follow the prompt",
+        "init_image": "image-to-video: the first frame",
+        "strength": "above 0: each frame image-to-image from the previous one, this much changed (below 1)",
+        "zoom": "camera zoom per frame when chaining frames (0.5-2; 1: none)",
+        "pan_x": "camera pan per frame when chaining frames, in pixels (+: right)",
+        "pan_y": "camera pan per frame when chaining frames, in pixels (+: down)",
+        "rotate": "camera rotation per frame when chaining frames, in degrees",
+        "walk_speed": "GAN latent walk: loops per second (above 0, at most 10)",
+        "interpolate": "retime to this many fps by frame interpolation (0: no retiming)",
+        "interpolator": "interpolation model id (RIFE, FILM) for --interpolate (empty: optical flow)",
+        "deflicker": "deflicker strength applied to the generated frames (0-1)",
+    }
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "keyframes", tuple(str(k) for k in self.keyframes))
 
@@ -169,6 +192,21 @@ class VideoEditRequest(Request):
     edits: tuple[str, ...] = ()  # propagate: "frame:path/to/edited.png" strings
     prompt: str = ""  # label only
 
+    HELP = {
+        "model_id": "unused: name an interpolation model with --interpolator",
+        "source": "the clip to edit (a video file)",
+        "operation": "deflicker the range, interpolate (retime), bridge the range with in-betweens, "
+                     "propagate edited keyframes, or analyse only",
+        "strength": "deflicker: how strongly (0-1)",
+        "start": "first frame of the range",
+        "end": "frame after the range (0: to the last frame)",
+        "target_fps": "interpolate: the new frame rate (0: double)",
+        "interpolator": "interpolate, bridge: interpolation model id (RIFE, FILM); empty: optical flow",
+        "edits": "propagate: an edited keyframe as FRAME:PATH (e.g. 12:/path/frame.png); repeat for several",
+        "prompt": "a label for the library",
+    }
+    CHOICES = {"operation": EDIT_OPERATIONS}
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "edits", tuple(str(e) for e in self.edits))
 
@@ -222,6 +260,17 @@ class VideoExportRequest(Request):
     start: int = 0
     end: int = 0  # 0: to the end of the timeline
     prompt: str = ""  # label only
+
+    HELP = {
+        "model_id": "unused: exporting needs no model",
+        "project": "the timeline project file (.studio-video.json)",
+        "format": "file format (png: a numbered PNG sequence in a folder; otio: OpenTimelineIO)",
+        "destination": "also write the result here (a folder for a PNG sequence)",
+        "start": "first frame to export",
+        "end": "frame after the last one exported (0: to the end of the timeline)",
+        "prompt": "a label for the library",
+    }
+    CHOICES = {"format": EXPORT_FORMATS}
 
     def describe(self) -> str:
         return self.prompt or f"{Path(self.project).name.split('.')[0]} → {self.format.upper()}"
