@@ -28,6 +28,8 @@ from studio.core.jobs import CancelToken, JobState, Request, StudioError, reques
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_CANCELLED = 130
+MODALITIES = ("text", "image", "audio", "video")
+SERVER_KINDS = ("openai", "comfyui")
 
 
 class ProgressBar:
@@ -60,30 +62,60 @@ def _request_fields(cls: type[Request]) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls) if f.name not in ("step_delay_s",)]
 
 
+def _described(cls: type[Request], attribute: str) -> dict[str, Any]:
+    """A request class's ``HELP`` or ``CHOICES``, its bases' merged under its own."""
+    merged: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        merged.update(vars(klass).get(attribute, {}))
+    return merged
+
+
+def _shown(value: Any) -> str:
+    if value == "":
+        return "none"
+    return repr(value) if isinstance(value, str) and (" " in value or not value.strip()) else str(value)
+
+
+def _help(meaning: str, choices: Sequence[Any] = (), default: Any = None, *, default_text: str = "") -> str:
+    """"meaning; one of: a, b, c (default: x)", %-escaped for argparse."""
+    text = meaning or ""
+    if choices:
+        text += "; one of: " + ", ".join(_shown(c) for c in choices)
+    if default_text or default is not None:
+        text += f" (default: {default_text or _shown(default)})"
+    return text.replace("%", "%%")
+
+
 def _add_request_options(parser: argparse.ArgumentParser, cls: type[Request]) -> None:
     names = {f.name for f in _request_fields(cls)}
+    meanings, sets = _described(cls, "HELP"), _described(cls, "CHOICES")
     for field in _request_fields(cls):
         default = field.default if field.default is not dataclasses.MISSING else None
         option = "--" + field.name.replace("_", "-")
         if field.name == "model_id":
             option = "--model"
+        meaning, choices = meanings.get(field.name, ""), tuple(sets.get(field.name, ()))
+        # A fixed set is also argparse's choices, so a wrong value is a one-line usage
+        # error naming the valid ones; the metavar keeps a long set out of the usage line.
+        restrict = {"choices": choices, "metavar": field.name.upper()} if choices else {}
         if isinstance(default, bool):
-            parser.add_argument(option, dest=field.name, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(option, dest=field.name, action=argparse.BooleanOptionalAction, default=default,
+                                help=_help(meaning))  # BooleanOptionalAction adds the default itself
         elif field.name in ("width", "height") and isinstance(default, int):
             # Left unset, the size follows the model (see _model_native_size).
             parser.add_argument(option, dest=field.name, type=int, default=None,
-                                help=f"(default: the model's native size, else {default})")
+                                help=_help(meaning, default_text=f"the model's native size, else {default}"))
         elif isinstance(default, (int, float, str)):
             parser.add_argument(option, dest=field.name, type=type(default), default=default,
-                                help=f"(default: {default!r})")
+                                help=_help(meaning, choices, default), **restrict)
         elif field.type in ("tuple[str, ...]", tuple[str, ...]):
             # A tuple of strings is a repeatable option named in the singular:
             # `--keyframe "0:a" --keyframe "48:b"` fills ``keyframes``.
             singular = option[:-1] if option.endswith("s") else option
             parser.add_argument(singular, dest=field.name, action="append", default=None,
-                                help="repeat for several values")
+                                help=_help(meaning or "a value", choices) + " (repeatable)", **restrict)
     if {"width", "height"} <= names:
-        parser.add_argument("--size", help="WIDTHxHEIGHT, e.g. 512x512")
+        parser.add_argument("--size", help="WIDTHxHEIGHT, e.g. 512x512 (instead of --width and --height)")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -97,17 +129,19 @@ def _build_parser() -> argparse.ArgumentParser:
     for kind, entry in ENGINES.items():
         sub = kinds.add_parser(kind, help=entry.title)
         _add_request_options(sub, request_type(kind))
-        sub.add_argument("--out", type=Path, help="also copy the result to this path")
+        sub.add_argument("--out", type=Path, help="also copy the result to this path (it is always kept in "
+                                                  "the library)")
 
     models = commands.add_parser("models", help="list the models Studio can find")
     models_sub = models.add_subparsers(dest="models_command", required=True)
-    listing = models_sub.add_parser("list")
-    listing.add_argument("--modality", choices=["text", "image", "audio", "video"])
+    listing = models_sub.add_parser("list", help="the models found, with their modality, format, size and status")
+    listing.add_argument("--modality", choices=MODALITIES, metavar="MODALITY",
+                         help=_help("show only the models of one modality", MODALITIES))
     listing.add_argument("--json", action="store_true", help="machine-readable output")
 
     info = commands.add_parser("info", help="print the recipe embedded in an artifact file, its Content "
                                             "Credentials (on stderr) and whether it carries the watermark")
-    info.add_argument("file", type=Path)
+    info.add_argument("file", type=Path, help="an image, audio or video file Studio made")
     info.add_argument("--credentials", action="store_true",
                       help="print only the Content Credentials and watermark, on stdout")
     info.add_argument("--json", action="store_true", help="with --credentials: machine-readable output")
@@ -115,33 +149,34 @@ def _build_parser() -> argparse.ArgumentParser:
     video = commands.add_parser("video", help="video tools")
     video_sub = video.add_subparsers(dest="video_command", required=True)
     consistency = video_sub.add_parser("consistency", help="per-frame warp error and luminance jump of a clip")
-    consistency.add_argument("file", type=Path)
+    consistency.add_argument("file", type=Path, help="the video file to measure")
     consistency.add_argument("--json", action="store_true", help="machine-readable output")
 
     srv = commands.add_parser("servers", help="remote OpenAI-compatible text servers")
     srv_sub = srv.add_subparsers(dest="servers_command", required=True)
     srv_add = srv_sub.add_parser("add", help="list a server (e.g. http://localhost:8080/v1 for llama.cpp)")
-    srv_add.add_argument("name")
-    srv_add.add_argument("url")
+    srv_add.add_argument("name", help="a short name for the server (its models are listed as NAME/MODEL)")
+    srv_add.add_argument("url", help="the server's API address")
     srv_add.add_argument("--api-key-stdin", action="store_true",
                          help="read the server's API key from standard input (never give it as an argument)")
-    srv_add.add_argument("--kind", choices=("openai", "comfyui"), default="openai",
-                         help="openai: an OpenAI-compatible text server; comfyui: a ComfyUI image server")
+    srv_add.add_argument("--kind", choices=SERVER_KINDS, default="openai",
+                         help="openai: an OpenAI-compatible text server; comfyui: a ComfyUI image server "
+                              "(default: openai)")
     srv_sub.add_parser("list", help="the listed servers (keys are never printed)")
     srv_remove = srv_sub.add_parser("remove", help="forget a server and its key")
-    srv_remove.add_argument("name")
+    srv_remove.add_argument("name", help="the server's name, as `studio servers list` shows it")
     srv_test = srv_sub.add_parser("test", help="ask a server for its models")
-    srv_test.add_argument("name")
+    srv_test.add_argument("name", help="the server's name, as `studio servers list` shows it")
     srv_sub.add_parser("fetch", help="bring results that ComfyUI servers finished after Studio was closed "
                                      "into the library")
 
     library = commands.add_parser("library", help="the output library")
     library_sub = library.add_subparsers(dest="library_command", required=True)
-    lib_list = library_sub.add_parser("list")
-    lib_list.add_argument("--search", default="")
-    lib_list.add_argument("--limit", type=int, default=50)
+    lib_list = library_sub.add_parser("list", help="the newest items: id, date, modality, prompt and file")
+    lib_list.add_argument("--search", default="", help="show only items whose prompt or recipe contains this text")
+    lib_list.add_argument("--limit", type=int, default=50, help=_help("show at most this many items", default=50))
     lib_workflow = library_sub.add_parser("workflow", help="an image's ComfyUI API-format workflow (JSON)")
-    lib_workflow.add_argument("id", type=int)
+    lib_workflow.add_argument("id", type=int, help="the item's id, as `studio library list` shows it")
     return parser
 
 
