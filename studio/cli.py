@@ -86,6 +86,11 @@ def _help(meaning: str, choices: Sequence[Any] = (), default: Any = None, *, def
     return text.replace("%", "%%")
 
 
+# Some Pythons' BooleanOptionalAction append "(default: ...)" to the help themselves.
+_BOOLEAN_HELP_HAS_DEFAULT = "default" in (argparse.BooleanOptionalAction(["--x"], "x", default=False, help="").help
+                                          or "")
+
+
 def _add_request_options(parser: argparse.ArgumentParser, cls: type[Request]) -> None:
     names = {f.name for f in _request_fields(cls)}
     meanings, sets = _described(cls, "HELP"), _described(cls, "CHOICES")
@@ -99,8 +104,9 @@ def _add_request_options(parser: argparse.ArgumentParser, cls: type[Request]) ->
         # error naming the valid ones; the metavar keeps a long set out of the usage line.
         restrict = {"choices": choices, "metavar": field.name.upper()} if choices else {}
         if isinstance(default, bool):
+            shown = None if _BOOLEAN_HELP_HAS_DEFAULT else ("on" if default else "off")
             parser.add_argument(option, dest=field.name, action=argparse.BooleanOptionalAction, default=default,
-                                help=_help(meaning))  # BooleanOptionalAction adds the default itself
+                                help=_help(meaning, default=shown))
         elif field.name in ("width", "height") and isinstance(default, int):
             # Left unset, the size follows the model (see _model_native_size).
             parser.add_argument(option, dest=field.name, type=int, default=None,
