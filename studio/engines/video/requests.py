@@ -90,7 +90,7 @@ class VideoRequest(Request):
         "model_id": "a GAN, an image diffusion model or a video model, by id (see `studio models list`)",
         "prompt": "what the clip should show (the keyframe at frame 0 when no --keyframe is given)",
         "negative": "what the clip should not show",
-        "keyframes": "a prompt at a frame, as FRAME:PROMPT (e.g. \"48:a fox in snow\"); repeat for several",
+        "keyframes": "a prompt at a frame, as FRAME:PROMPT (e.g. \"48:a fox in snow\")",
         "frames": f"clip length in frames (1-{MAX_FRAMES}; 0: the last keyframe + 1, else {DEFAULT_FRAMES})",
         "fps": "frame rate (1-120)",
         "width": "frame width in pixels, a multiple of 8",
@@ -100,8 +100,8 @@ class VideoRequest(Request):
         "init_image": "image-to-video: the first frame",
         "strength": "above 0: each frame image-to-image from the previous one, this much changed (below 1)",
         "zoom": "camera zoom per frame when chaining frames (0.5-2; 1: none)",
-        "pan_x": "camera pan per frame when chaining frames, in pixels (+: right)",
-        "pan_y": "camera pan per frame when chaining frames, in pixels (+: down)",
+        "pan_x": "camera pan per frame when chaining frames, in pixels (+: the picture moves right)",
+        "pan_y": "camera pan per frame when chaining frames, in pixels (+: the picture moves down)",
         "rotate": "camera rotation per frame when chaining frames, in degrees",
         "walk_speed": "GAN latent walk: loops per second (above 0, at most 10)",
         "interpolate": "retime to this many fps by frame interpolation (0: no retiming)",
@@ -202,7 +202,7 @@ class VideoEditRequest(Request):
         "end": "frame after the range (0: to the last frame)",
         "target_fps": "interpolate: the new frame rate (0: double)",
         "interpolator": "interpolate, bridge: interpolation model id (RIFE, FILM); empty: optical flow",
-        "edits": "propagate: an edited keyframe as FRAME:PATH (e.g. 12:/path/frame.png); repeat for several",
+        "edits": "propagate: an edited keyframe as FRAME:PATH (e.g. 12:/path/frame.png)",
         "prompt": "a label for the library",
     }
     CHOICES = {"operation": EDIT_OPERATIONS}
