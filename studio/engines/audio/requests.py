@@ -84,7 +84,7 @@ class SpeechRequest(Request):
     consent_to_clone: bool = False  # the speaker in reference_audio agreed to be cloned
 
     HELP = {
-        "model_id": "the voice model, by id (empty: the Piper starter voice, else eSpeak NG; 'espeak-ng')",
+        "model_id": "the voice model, by id, or espeak-ng (empty: the Piper starter voice, else eSpeak NG)",
         "prompt": "the words to speak",
         "voice": "eSpeak NG voice or language (en-us, fr, 'English (Scotland)') or a model's speaker",
         "language": "with no --voice: pick an eSpeak NG voice by language (e.g. de)",
