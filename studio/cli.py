@@ -118,6 +118,7 @@ def _add_request_options(parser: argparse.ArgumentParser, cls: type[Request]) ->
             # A tuple of strings is a repeatable option named in the singular:
             # `--keyframe "0:a" --keyframe "48:b"` fills ``keyframes``.
             singular = option[:-1] if option.endswith("s") else option
+            restrict.setdefault("metavar", singular[2:].replace("-", "_").upper())
             parser.add_argument(singular, dest=field.name, action="append", default=None,
                                 help=_help(meaning or "a value", choices) + " (repeatable)", **restrict)
     if {"width", "height"} <= names:
