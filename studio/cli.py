@@ -159,7 +159,8 @@ def _build_parser() -> argparse.ArgumentParser:
     consistency.add_argument("file", type=Path, help="the video file to measure")
     consistency.add_argument("--json", action="store_true", help="machine-readable output")
 
-    srv = commands.add_parser("servers", help="remote OpenAI-compatible text servers")
+    srv = commands.add_parser("servers", help="remote servers: OpenAI-compatible text servers and ComfyUI "
+                                                  "image servers")
     srv_sub = srv.add_subparsers(dest="servers_command", required=True)
     srv_add = srv_sub.add_parser("add", help="list a server (e.g. http://localhost:8080/v1 for llama.cpp)")
     srv_add.add_argument("name", help="a short name for the server (its models are listed as NAME/MODEL)")
@@ -180,7 +181,7 @@ def _build_parser() -> argparse.ArgumentParser:
     library = commands.add_parser("library", help="the output library")
     library_sub = library.add_subparsers(dest="library_command", required=True)
     lib_list = library_sub.add_parser("list", help="the newest items: id, date, modality, prompt and file")
-    lib_list.add_argument("--search", default="", help="show only items whose prompt or recipe contains this text")
+    lib_list.add_argument("--search", default="", help="show only items whose prompt or model id contains this text")
     lib_list.add_argument("--limit", type=int, default=50, help=_help("show at most this many items", default=50))
     lib_workflow = library_sub.add_parser("workflow", help="an image's ComfyUI API-format workflow (JSON)")
     lib_workflow.add_argument("id", type=int, help="the item's id, as `studio library list` shows it")
