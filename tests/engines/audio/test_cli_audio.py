@@ -47,7 +47,7 @@ def test_generate_speech_music_and_sfx_write_files_and_library_entries(studio_ho
 def test_refusals_are_one_clear_line(studio_home):
     cases = [
         (["generate", "speech", "--prompt", "hi", "--reference-audio", "clip.wav"], "consent"),
-        (["generate", "music", "--style", "polka"], "style must be one of"),
+        (["generate", "music", "--style", "polka"], "invalid choice: 'polka'"),
         (["generate", "sfx", "--preset", "rain", "--duration-s", "0"], "duration must be between"),
         (["generate", "speech", "--prompt", "hi", "--model", "no-such-voice"], "was not found"),
     ]
