@@ -5,11 +5,16 @@ tracks, for export and for the preview.
 Where the pixels come from is a ``FrameSource``: export uses
 ``DecodingSource`` (full-size frames decoded in order from the media files);
 the timeline widget passes one that reads downscaled proxies, so the same
-rules render both."""
+rules render both.
+
+The mix comes whole (``mix_audio``, for the preview's cached audio) or as
+consecutive chunks (``iter_mix``, for export: each file is decoded as the
+mix reaches it, so a long export never holds a whole file or the whole
+mix); both give the same samples."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Iterator, Protocol
 
 import numpy as np
 
@@ -164,24 +169,34 @@ def mix_audio(project: Project, start: int = 0, end: int | None = None, cache: A
     return np.clip(mix, -1.0, 1.0)
 
 
-def _add_clip_audio(mix: np.ndarray, first: int, track: Track, clip: Clip, fps: float, cache: AudioCache,
-                    cancel: CancelToken | None) -> None:
-    rate = cache.sample_rate
-    samples = cache.samples(clip.media, cancel)
+MIX_CHUNK_S = 1.0  # seconds of mix per chunk that iter_mix yields
+
+
+def _clip_plan(track: Track, clip: Clip, fps: float, rate: int) -> tuple[int, int, int, int, int]:
+    """Where a clip's audio goes, in samples: (timeline begin, length,
+    offset into the file, fade-in, fade-out) before clamping to the file."""
     fade = clip.transition_frames if clip.transition == "crossfade" else 0
     nxt = next((c for c in track.clips if c.start == clip.end and c.transition == "crossfade"), None)
     tail = nxt.transition_frames if nxt is not None else 0  # this clip plays on under the next one's fade-in
     begin = int(round(clip.start / fps * rate))
     length = int(round((clip.duration + tail) / fps * rate))
     offset = int(round(clip.source_in / fps * rate))
+    return begin, length, offset, int(round(fade / fps * rate)), int(round(tail / fps * rate))
+
+
+def _add_clip_audio(mix: np.ndarray, first: int, track: Track, clip: Clip, fps: float, cache: AudioCache,
+                    cancel: CancelToken | None) -> None:
+    rate = cache.sample_rate
+    samples = cache.samples(clip.media, cancel)
+    begin, length, offset, fade_in, fade_out = _clip_plan(track, clip, fps, rate)
     piece = samples[:, offset:offset + length]
     if piece.shape[1] == 0:
         return
     envelope = np.full(piece.shape[1], clip.gain, dtype=np.float32)
-    fade_in = min(int(round(fade / fps * rate)), piece.shape[1])
+    fade_in = min(fade_in, piece.shape[1])
     if fade_in:
         envelope[:fade_in] *= np.linspace(0.0, 1.0, fade_in, dtype=np.float32)
-    fade_out = min(int(round(tail / fps * rate)), piece.shape[1])
+    fade_out = min(fade_out, piece.shape[1])
     if fade_out:
         envelope[-fade_out:] *= np.linspace(1.0, 0.0, fade_out, dtype=np.float32)
     lo, hi = begin - first, begin - first + piece.shape[1]
@@ -189,3 +204,113 @@ def _add_clip_audio(mix: np.ndarray, first: int, track: Track, clip: Clip, fps: 
     if clip_hi <= clip_lo:
         return
     mix[:, clip_lo:clip_hi] += (piece * envelope)[:, clip_lo - lo:clip_hi - lo]
+
+
+class _ClipAudio:
+    """One clip's enveloped samples (gain, fades) read in order from a
+    stream of decoded chunks. It reads ahead by the longer fade, so the
+    fade-out lands on the piece's real end (a file shorter than its clip)."""
+
+    def __init__(self, chunks: Iterator[np.ndarray], offset: int, length: int, gain: float, fade_in: int,
+                 fade_out: int) -> None:
+        self._chunks = chunks
+        self._skip = offset
+        self._length = length
+        self._gain = gain
+        self._fades = (fade_in, fade_out)
+        self._buffer = np.zeros((media_io.MIX_CHANNELS, 0), dtype=np.float32)
+        self._have = 0  # samples of the piece read from the file so far
+        self._pos = 0  # samples of the piece handed out
+        self._end: int | None = None  # the piece's length, once known
+
+    def _fill(self, upto: int) -> None:
+        parts = [self._buffer]
+        while self._end is None and self._have < upto:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._end = self._have
+                break
+            if self._skip:
+                drop = min(self._skip, chunk.shape[1])
+                chunk, self._skip = chunk[:, drop:], self._skip - drop
+            take = min(chunk.shape[1], self._length - self._have)
+            parts.append(chunk[:, :take])
+            self._have += take
+            if self._have >= self._length:
+                self._end = self._length
+        if len(parts) > 1:
+            self._buffer = np.concatenate(parts, axis=1)
+
+    def read(self, count: int) -> np.ndarray:
+        """The next ``count`` samples (fewer only where the piece ends)."""
+        fade_in, fade_out = self._fades
+        self._fill(self._pos + count + max(fade_in, fade_out))
+        end = self._end
+        take = count if end is None else max(0, min(count, end - self._pos))
+        raw, self._buffer = self._buffer[:, :take], self._buffer[:, take:]
+        envelope = np.full(take, self._gain, dtype=np.float32)
+        positions = np.arange(self._pos, self._pos + take)
+        # Until the end is known it lies beyond every fade: the clamps below are the whole-file ones.
+        fade_in = min(fade_in, end) if end is not None else fade_in
+        if fade_in and take:
+            inside = positions < fade_in
+            envelope[inside] *= np.linspace(0.0, 1.0, fade_in, dtype=np.float32)[positions[inside]]
+        if end is not None and take:
+            fade_out = min(fade_out, end)
+            if fade_out:
+                inside = positions >= end - fade_out
+                envelope[inside] *= np.linspace(1.0, 0.0, fade_out, dtype=np.float32)[
+                    positions[inside] - (end - fade_out)]
+        self._pos += take
+        return raw * envelope
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+
+
+def iter_mix(project: Project, start: int = 0, end: int | None = None, sample_rate: int = media_io.MIX_RATE,
+             cancel: CancelToken | None = None, chunk_s: float = MIX_CHUNK_S) -> Iterator[np.ndarray]:
+    """``mix_audio``'s samples as consecutive (2, n) float32 chunks of about
+    ``chunk_s`` seconds. Each clip's file is decoded only while the mix is
+    inside the clip, so memory stays a few chunks whatever the length."""
+    fps = project.fps
+    end = project.duration if end is None else end
+    first = int(round(start / fps * sample_rate))
+    total = max(0, int(round(end / fps * sample_rate)) - first)
+    step = max(1, int(round(chunk_s * sample_rate)))
+    plans = []  # [lo, hi, clip, plan, reader] in mix order (tracks, then clips)
+    for track in project.tracks:
+        if track.kind != "audio" or track.muted:
+            continue
+        for clip in track.clips:
+            plan = _clip_plan(track, clip, fps, sample_rate)
+            lo = plan[0] - first
+            if plan[1] > 0 and lo + plan[1] > 0 and lo < total:
+                plans.append([lo, lo + plan[1], clip, plan, None])
+    try:
+        for a in range(0, total, step):
+            b = min(a + step, total)
+            mix = np.zeros((media_io.MIX_CHANNELS, b - a), dtype=np.float32)
+            for entry in plans:
+                lo, hi, clip, plan, reader = entry
+                if hi <= a or lo >= b:
+                    continue
+                if reader is None:
+                    chunks = media_io.iter_audio(clip.media, sample_rate, cancel=cancel)
+                    reader = entry[4] = _ClipAudio(chunks, plan[2], plan[1], clip.gain, plan[3], plan[4])
+                    for skipped in range(0, max(0, a - lo), step):  # the clip began before the range
+                        reader.read(min(step, a - lo - skipped))
+                begin = max(lo, a)
+                piece = reader.read(min(b, hi) - begin)
+                mix[:, begin - a:begin - a + piece.shape[1]] += piece
+                if piece.shape[1] < min(b, hi) - begin:  # the file ended: nothing more from it
+                    entry[1] = a
+                if entry[1] <= b:
+                    reader.close()
+            yield np.clip(mix, -1.0, 1.0)
+    finally:
+        for entry in plans:
+            if entry[4] is not None:
+                entry[4].close()

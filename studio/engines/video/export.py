@@ -36,18 +36,22 @@ def recipe_text(recipe: dict[str, Any] | None) -> str:
     return json.dumps({**(recipe or {}), "ai_generated": True}, separators=(",", ":"), ensure_ascii=False)
 
 
+Audio = "np.ndarray | Iterable[np.ndarray]"
+
+
 def write_mp4(path: Path, frames: Iterable[np.ndarray], fps: float, total: int = 0,
-              audio: np.ndarray | None = None, sample_rate: int = 48000, recipe: dict[str, Any] | None = None,
+              audio: Audio | None = None, sample_rate: int = 48000, recipe: dict[str, Any] | None = None,
               cancel: CancelToken | None = None, progress: Progress | None = None) -> int:
     """Encode ``frames`` (HxWx3 uint8, or PyAV frames, all one size) as H.264 in an MP4, with
-    ``audio`` ((2, samples) float32) muxed in as AAC when given. The recipe
+    ``audio`` ((2, samples) float32, or an iterable of such chunks read only
+    as far as the video written so far) muxed in as AAC when given. The recipe
     goes in the ``comment`` tag and the AI-generated mark in ``description``.
     Returns the number of frames written."""
     with atomic_output(Path(path)) as temp:
         return _encode_mp4(temp, frames, fps, total, audio, sample_rate, recipe, cancel, progress)
 
 
-def _encode_mp4(temp: Path, frames: Iterable[np.ndarray], fps: float, total: int, audio: np.ndarray | None,
+def _encode_mp4(temp: Path, frames: Iterable[np.ndarray], fps: float, total: int, audio: Audio | None,
                 sample_rate: int, recipe: dict[str, Any] | None, cancel: CancelToken | None,
                 progress: Progress | None) -> int:
     from fractions import Fraction
@@ -65,7 +69,7 @@ def _encode_mp4(temp: Path, frames: Iterable[np.ndarray], fps: float, total: int
         container.metadata["description"] = f"{AI_MARK} with Studio"
         width, height = (first.width, first.height) if hasattr(first, "width") else (first.shape[1], first.shape[0])
         video = _video_stream(container, rate, width, height)
-        sound = _AudioTrack(container, audio, sample_rate) if audio is not None and audio.size else None
+        sound = _AudioTrack.open(container, audio, sample_rate) if audio is not None else None
         written = 0
         for pixels in _chain(first, frames):
             if cancel is not None:
@@ -118,24 +122,48 @@ def _even(pixels: np.ndarray) -> np.ndarray:
 
 
 class _AudioTrack:
-    """An AAC stream fed from a (2, samples) float32 array in 1024-sample frames."""
+    """An AAC stream fed in 1024-sample frames from (2, samples) float32
+    chunks, pulled from their iterator only as far as each frame needs."""
 
-    def __init__(self, container, audio: np.ndarray, sample_rate: int) -> None:
+    def __init__(self, container, chunks: Iterator[np.ndarray], first: np.ndarray, sample_rate: int) -> None:
         self.container = container
         self.stream = container.add_stream("aac", rate=sample_rate)
         self.stream.layout = "stereo"
         self.stream.bit_rate = AUDIO_BITRATE
-        audio = np.asarray(audio, dtype=np.float32)
-        self.audio = np.ascontiguousarray(np.repeat(audio, 2, axis=0) if audio.shape[0] == 1 else audio[:2])
         self.sample_rate = sample_rate
         self.offset = 0
+        self._chunks = chunks
+        self._buffer = _stereo(first)
+        self._exhausted = False
 
-    def encode_until(self, time_s: float) -> None:
+    @classmethod
+    def open(cls, container, audio: Audio, sample_rate: int) -> _AudioTrack | None:
+        """The track, or None when ``audio`` holds no samples at all."""
+        chunks = iter([audio]) if isinstance(audio, np.ndarray) else iter(audio)
+        for first in chunks:
+            if np.asarray(first).size:
+                return cls(container, chunks, first, sample_rate)
+        return None
+
+    def _take(self) -> np.ndarray:
+        while self._buffer.shape[1] < AUDIO_FRAME and not self._exhausted:
+            more = next(self._chunks, None)
+            if more is None:
+                self._exhausted = True
+            else:
+                self._buffer = np.concatenate([self._buffer, _stereo(more)], axis=1)
+        chunk, self._buffer = self._buffer[:, :AUDIO_FRAME], self._buffer[:, AUDIO_FRAME:]
+        return np.ascontiguousarray(chunk)
+
+    def encode_until(self, time_s: float | None) -> None:
+        """Encode the samples up to ``time_s`` (None: all that are left)."""
         import av
 
-        limit = min(int(time_s * self.sample_rate), self.audio.shape[1])
-        while self.offset < limit:
-            chunk = np.ascontiguousarray(self.audio[:, self.offset:self.offset + AUDIO_FRAME])
+        limit = None if time_s is None else int(time_s * self.sample_rate)
+        while limit is None or self.offset < limit:
+            chunk = self._take()
+            if not chunk.shape[1]:
+                break
             frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
             frame.sample_rate = self.sample_rate
             frame.pts = self.offset
@@ -144,9 +172,14 @@ class _AudioTrack:
             self.offset += chunk.shape[1]
 
     def finish(self) -> None:
-        self.encode_until(self.audio.shape[1] / self.sample_rate)
+        self.encode_until(None)
         for packet in self.stream.encode():
             self.container.mux(packet)
+
+
+def _stereo(samples: np.ndarray) -> np.ndarray:
+    samples = np.asarray(samples, dtype=np.float32)
+    return np.repeat(samples, 2, axis=0) if samples.shape[0] == 1 else samples[:2]
 
 
 def read_mp4_recipe(path: Path) -> dict[str, Any] | None:

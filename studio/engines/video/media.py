@@ -221,28 +221,34 @@ class VideoReader:
 def read_audio(path: Path, sample_rate: int = MIX_RATE, channels: int = MIX_CHANNELS,
                cancel: CancelToken | None = None) -> np.ndarray:
     """All of a file's first audio stream as (channels, samples) float32 at ``sample_rate``."""
+    chunks = list(iter_audio(path, sample_rate, channels, cancel))
+    if not chunks:
+        return np.zeros((channels, 0), dtype=np.float32)
+    return np.concatenate(chunks, axis=1).astype(np.float32)
+
+
+def iter_audio(path: Path, sample_rate: int = MIX_RATE, channels: int = MIX_CHANNELS,
+               cancel: CancelToken | None = None) -> Iterator[np.ndarray]:
+    """The same samples as ``read_audio``, as (channels, n) float32 chunks in
+    the order they decode: an exporter mixes a long file without holding it."""
     import av
 
     layout = "stereo" if channels == 2 else "mono"
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
-                return np.zeros((channels, 0), dtype=np.float32)
+                return
             stream = container.streams.audio[0]
             resampler = av.AudioResampler(format="fltp", layout=layout, rate=sample_rate)
-            chunks = []
             for frame in container.decode(stream):
                 if cancel is not None:
                     cancel.raise_if_cancelled()
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray())
+                    yield out.to_ndarray()
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray())
+                yield out.to_ndarray()
     except av.error.FFmpegError as exc:
         raise StudioError(f"{Path(path).name}: unreadable audio ({exc})") from exc
-    if not chunks:
-        return np.zeros((channels, 0), dtype=np.float32)
-    return np.concatenate(chunks, axis=1).astype(np.float32)
 
 
 def waveform_peaks(samples: np.ndarray, buckets: int) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 
 from studio.core.jobs import CancelToken, StudioError
 from studio.engines.video import export
-from studio.engines.video.compose import AudioCache, DecodingSource, layers_at, mix_audio, render_frame
+from studio.engines.video.compose import DecodingSource, iter_mix, layers_at, render_frame
 from studio.engines.video.timeline import Project
 
 FORMAT_SUFFIX = {"mp4": ".mp4", "png": "", "webp": ".webp", "gif": ".gif", "otio": ".otio"}
@@ -66,9 +66,14 @@ def export_timeline(project: Project, path: Path, fmt: str, start: int = 0, end:
     total = end - start
     frames = iter_timeline_frames(project, start, end, passthrough=fmt == "mp4")
     if fmt == "mp4":
-        audio = mix_audio(project, start, end, AudioCache(), cancel) if has_audio(project) else None
-        export.write_mp4(path, frames, project.fps, total, audio=audio, recipe=recipe, cancel=cancel,
-                         progress=progress)
+        # The mix is streamed alongside the frames: each chunk is mixed as the video reaches it.
+        audio = iter_mix(project, start, end, cancel=cancel) if has_audio(project) else None
+        try:
+            export.write_mp4(path, frames, project.fps, total, audio=audio, recipe=recipe, cancel=cancel,
+                             progress=progress)
+        finally:
+            if audio is not None:
+                audio.close()
     elif fmt == "png":
         export.write_png_sequence(path, frames, total, recipe=recipe, cancel=cancel, progress=progress)
     elif fmt in ("webp", "gif"):
