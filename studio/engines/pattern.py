@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from studio.core.jobs import Artifact, CancelToken, Reporter, Request, StudioError
 
@@ -29,7 +29,7 @@ class PatternRequest(Request):
     height: int = 256
     step_delay_s: float = 0.0
 
-    HELP = {
+    HELP: ClassVar[dict[str, str]] = {
         "prompt": "any text: it labels the image and varies the pattern",
         "steps": "steps from noise to the pattern (1-1000)",
         "width": "image width in pixels, a multiple of 8",

@@ -20,6 +20,7 @@ How ``model_id`` picks the engine behind each kind:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from studio.core.jobs import Request, StudioError
 
@@ -83,7 +84,7 @@ class SpeechRequest(Request):
     reference_audio: str = ""  # a clip of the voice to clone (models that support it)
     consent_to_clone: bool = False  # the speaker in reference_audio agreed to be cloned
 
-    HELP = {
+    HELP: ClassVar[dict[str, str]] = {
         "model_id": "the voice model, by id, or espeak-ng (empty: the Piper starter voice, else eSpeak NG)",
         "prompt": "the words to speak",
         "voice": "eSpeak NG voice or language (en-us, fr, 'English (Scotland)') or a model's speaker",
@@ -97,7 +98,7 @@ class SpeechRequest(Request):
         "reference_audio": "a clip of the voice to clone (models that support it; needs --consent-to-clone)",
         "consent_to_clone": "confirm the person in --reference-audio agreed to have their voice cloned",
     }
-    CHOICES = {"preset": SPEECH_PRESETS, "format": AUDIO_FORMATS}
+    CHOICES: ClassVar[dict[str, tuple]] = {"preset": SPEECH_PRESETS, "format": AUDIO_FORMATS}
 
     def validate(self) -> None:
         if not self.prompt.strip():
@@ -144,7 +145,7 @@ class MusicRequest(Request):
     solo_tracks: tuple[str, ...] = ()
     format: str = "wav"  # wav, flac, or mid (the MIDI file itself)
 
-    HELP = {
+    HELP: ClassVar[dict[str, str]] = {
         "model_id": "a SoundFont or MusicGen model, by id (empty: the composer with the starter SoundFont)",
         "prompt": "MusicGen: what the music should sound like; the composer: a label",
         "style": "composer style (sets the instruments and tracks)",
@@ -161,7 +162,7 @@ class MusicRequest(Request):
         "solo_tracks": "play only this track (and other soloed ones); same track names as --muted-track",
         "format": "audio file format (mid: the MIDI file itself)",
     }
-    CHOICES = {"style": MUSIC_STYLES, "key": KEYS, "mode": MODES, "time_signature": TIME_SIGNATURES,
+    CHOICES: ClassVar[dict[str, tuple]] = {"style": MUSIC_STYLES, "key": KEYS, "mode": MODES, "time_signature": TIME_SIGNATURES,
                "format": MUSIC_FORMATS}
 
     def describe(self) -> str:
@@ -214,7 +215,7 @@ class SfxRequest(Request):
     steps: int = 25  # diffusion models only
     format: str = "wav"
 
-    HELP = {
+    HELP: ClassVar[dict[str, str]] = {
         "model_id": "an AudioLDM / Stable Audio model, by id (empty: procedural foley of --preset)",
         "prompt": "with a model: the sound to generate; without: a label",
         "preset": "procedural sound (without --model)",
@@ -229,7 +230,7 @@ class SfxRequest(Request):
         "steps": "with a model: diffusion steps (1-500)",
         "format": "audio file format",
     }
-    CHOICES = {"preset": SFX_PRESETS, "surface": SURFACES, "format": AUDIO_FORMATS}
+    CHOICES: ClassVar[dict[str, tuple]] = {"preset": SFX_PRESETS, "surface": SURFACES, "format": AUDIO_FORMATS}
 
     def describe(self) -> str:
         return self.prompt or self.preset

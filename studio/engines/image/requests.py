@@ -8,6 +8,7 @@ model: empty prompts, sizes, ranges, missing input files."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 from studio.core.jobs import Request, StudioError
@@ -72,7 +73,7 @@ class ImageRequest(Request):
     preview_every: int = 5  # for "full": decode every N steps
     cpu_offload: bool = False
 
-    HELP = {
+    HELP: ClassVar[dict[str, str]] = {
         "prompt": "what the image should show",
         "negative": "what the image should not show",
         "steps": "denoising steps (1-500): more is slower and usually finer",
@@ -99,7 +100,7 @@ class ImageRequest(Request):
         "preview_every": "preview 'full': decode a preview every N steps",
         "cpu_offload": "keep model parts in system memory until needed (slower, for small GPUs)",
     }
-    CHOICES = {"scheduler": SCHEDULERS, "mode": MODES, "preview": PREVIEW_MODES}
+    CHOICES: ClassVar[dict[str, tuple]] = {"scheduler": SCHEDULERS, "mode": MODES, "preview": PREVIEW_MODES}
 
     def __post_init__(self) -> None:
         # JSON turns the pairs into lists; keep them hashable tuples so requests compare equal.
@@ -165,7 +166,7 @@ class GanRequest(Request):
     grid: int = 1
     scale: int = 4  # the 64 px output is enlarged for viewing (nearest: keeps it crisp)
 
-    HELP = {
+    HELP: ClassVar[dict[str, str]] = {
         "model_id": "the GAN model, by id (see `studio models list --modality image`)",
         "prompt": "a label for the library (GANs take no prompt)",
         "directions": "latent directions --offsets move along: principal components or random ones",
@@ -174,7 +175,7 @@ class GanRequest(Request):
         "grid": "render a grid x grid sheet of neighbouring seeds (1-8; 1: one image)",
         "scale": "enlarge the output this many times for viewing (1-8, nearest neighbour)",
     }
-    CHOICES = {"directions": GAN_DIRECTIONS}
+    CHOICES: ClassVar[dict[str, tuple]] = {"directions": GAN_DIRECTIONS}
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "offsets", tuple(float(v) for v in self.offsets))
@@ -206,14 +207,14 @@ class UpscaleRequest(Request):
     factor: int = 2
     sharpen: float = 0.6  # unsharp-mask amount, 0 = none
 
-    HELP = {
+    HELP: ClassVar[dict[str, str]] = {
         "prompt": "a label for the library",
         "init_image": "the image to enlarge",
         "factor": "how many times larger",
         "sharpen": "unsharp-mask amount after enlarging (0-2; 0: none)",
         "model_id": "unused: upscaling needs no model",
     }
-    CHOICES = {"factor": UPSCALE_FACTORS}
+    CHOICES: ClassVar[dict[str, tuple]] = {"factor": UPSCALE_FACTORS}
 
     def validate(self) -> None:
         _check_file("an image to upscale", self.init_image)

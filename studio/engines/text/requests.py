@@ -14,7 +14,7 @@ made by the person who saved it, from many replies."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from studio.core.jobs import Request, StudioError
 
@@ -50,7 +50,7 @@ class TextRequest(Request):
     conversation_id: str = ""
     preset: str = ""  # a label only: the preset's values are already in the fields above
 
-    HELP = {
+    HELP: ClassVar[dict[str, str]] = {
         "prompt": "the message to reply to",
         "system": "system prompt: who the assistant is and how it answers",
         "history": "earlier turns as (role, content) pairs",

@@ -9,6 +9,7 @@ can be known without a model."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 from studio.core.jobs import Request, StudioError
@@ -86,7 +87,7 @@ class VideoRequest(Request):
     interpolator: str = ""  # interpolation model id (RIFE, FILM); empty: optical flow
     deflicker: float = 0.0  # 0..1: deflicker strength applied to the generated frames
 
-    HELP = {
+    HELP: ClassVar[dict[str, str]] = {
         "model_id": "a GAN, an image diffusion model or a video model, by id (see `studio models list`)",
         "prompt": "what the clip should show (the keyframe at frame 0 when no --keyframe is given)",
         "negative": "what the clip should not show",
@@ -192,7 +193,7 @@ class VideoEditRequest(Request):
     edits: tuple[str, ...] = ()  # propagate: "frame:path/to/edited.png" strings
     prompt: str = ""  # label only
 
-    HELP = {
+    HELP: ClassVar[dict[str, str]] = {
         "model_id": "unused: name an interpolation model with --interpolator",
         "source": "the clip to edit (a video file)",
         "operation": "deflicker the range, interpolate (retime), bridge the range with in-betweens, "
@@ -205,7 +206,7 @@ class VideoEditRequest(Request):
         "edits": "propagate: an edited keyframe as FRAME:PATH (e.g. 12:/path/frame.png)",
         "prompt": "a label for the library",
     }
-    CHOICES = {"operation": EDIT_OPERATIONS}
+    CHOICES: ClassVar[dict[str, tuple]] = {"operation": EDIT_OPERATIONS}
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "edits", tuple(str(e) for e in self.edits))
@@ -261,7 +262,7 @@ class VideoExportRequest(Request):
     end: int = 0  # 0: to the end of the timeline
     prompt: str = ""  # label only
 
-    HELP = {
+    HELP: ClassVar[dict[str, str]] = {
         "model_id": "unused: exporting needs no model",
         "project": "the timeline project file (.studio-video.json)",
         "format": "file format (png: a numbered PNG sequence in a folder; otio: OpenTimelineIO)",
@@ -270,7 +271,7 @@ class VideoExportRequest(Request):
         "end": "frame after the last one exported (0: to the end of the timeline)",
         "prompt": "a label for the library",
     }
-    CHOICES = {"format": EXPORT_FORMATS}
+    CHOICES: ClassVar[dict[str, tuple]] = {"format": EXPORT_FORMATS}
 
     def describe(self) -> str:
         return self.prompt or f"{Path(self.project).name.split('.')[0]} → {self.format.upper()}"
