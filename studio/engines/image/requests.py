@@ -8,8 +8,8 @@ model: empty prompts, sizes, ranges, missing input files."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 from studio.core.jobs import Request, StudioError
 

@@ -9,8 +9,8 @@ can be known without a model."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
 from pathlib import Path
+from typing import ClassVar
 
 from studio.core.jobs import Request, StudioError
 
