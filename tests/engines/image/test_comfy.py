@@ -470,3 +470,42 @@ def test_cli_adds_tests_a_comfyui_server_and_prints_a_workflow(server, capsys, f
     assert proto.check_graph(graph, server.info()) == []
     assert main(["servers", "fetch"]) == 0
     assert "no unfinished ComfyUI jobs" in capsys.readouterr().out
+
+
+def test_a_studio_killed_mid_job_shows_it_interrupted_and_fetches_the_result(studio, server, studio_home):
+    """SIGKILL a Studio process while its job runs on the server: on restart the job is interrupted,
+    and once the server has finished it, `studio servers fetch` brings the image into the library."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    server.step_delay = 0.05
+    env = {**os.environ, "STUDIO_HOME": str(studio_home), "STUDIO_SECRETS": "file"}
+    process = subprocess.Popen([sys.executable, "-m", "studio", "generate", "image", "--prompt", "a blue ring",
+                                "--model", MODEL, "--steps", "30", "--size", "64x64", "--seed", "9"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while server.running is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.running is not None, "the job never reached the server"
+        prompt_id = server.running.prompt_id
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+    from studio.engines.registry import open_studio_services
+
+    again = open_studio_services()
+    try:
+        assert again.queue.jobs()[-1].state is JobState.INTERRUPTED
+        assert [p["prompt_id"] for p in comfy.pending()] == [prompt_id]
+        deadline = time.monotonic() + 30
+        while prompt_id not in server.history and time.monotonic() < deadline:
+            time.sleep(0.05)
+        lines = comfy.fetch_finished(again.library)
+        assert "fetched 1 image(s)" in lines[0]
+        (item,) = again.library.items()
+        assert item.seed == 9 and item.recipe["comfyui"]["prompt_id"] == prompt_id
+    finally:
+        again.close()
