@@ -29,8 +29,19 @@ def engine(request, report, cancel):
     if suffix == ".png":
         from studio.engines.pattern import run
         return run(request, report, cancel)
-    return Artifact(data=b"\0\0\0\x18ftypmp42 not really a movie", suffix=suffix, width=16, height=16,
-                    duration_s=1.0)
+    import io, av, numpy as np
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=8)
+        stream.width = stream.height = 16
+        stream.pix_fmt = "yuv420p"
+        for n in range(8):
+            frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), n * 20, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return Artifact(data=buffer.getvalue(), suffix=suffix, width=16, height=16, duration_s=1.0)
 execute.engine_for = lambda request: engine
 Library._index = lambda *args: os.kill(os.getpid(), signal.SIGKILL)  # dies right after the rename
 services = open_studio_services()
