@@ -341,10 +341,14 @@ def run_graph(client: ComfyClient, graph: dict[str, Any], report: Reporter, canc
     cancel.raise_if_cancelled()
     ws = client.connect_events(client_id)
     try:
-        client.queue_prompt(graph, client_id, prompt_id)
-        if record is not None:
+        if record is not None:  # written down first: a Studio killed right after posting still knows it
             _remember({**record, "prompt_id": prompt_id, "server": client.name, "graph": graph,
                        "created": time.time()})
+        try:
+            client.queue_prompt(graph, client_id, prompt_id)
+        except StudioError:
+            _forget(prompt_id)
+            raise
         report.progress(0, follow.total, f"{label}: queued")
         deadline = time.monotonic() + timeout_s
         while not follow.finished:
