@@ -183,7 +183,8 @@ class ComfyClient:
     def cancel(self, prompt_id: str) -> None:
         """Take ``prompt_id`` off the server: delete it if it waits, interrupt it if it runs."""
         self.delete_queued([prompt_id])
-        if self.is_queued(prompt_id) != "pending":
+        # Only when it is ours that runs: an older ComfyUI ignores the prompt id and stops whatever runs.
+        if self.is_queued(prompt_id) == "running":
             self.interrupt(prompt_id)
 
     # --- events -----------------------------------------------------------------------------------
