@@ -12,6 +12,8 @@ waits for background tasks, then closes the services."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import base64
 import logging
 
@@ -29,16 +31,17 @@ from studio.core.models.cards import human_size
 from studio.core.services import Services
 from studio.engines import context as engine_context
 from studio.qt import theme
-from studio.qt.audio.transport import Transport
 from studio.qt.panels.library_panel import LibraryPanel
 from studio.qt.panels.models_panel import ModelsBridge, ModelsPanel, apply_model_folders
 from studio.qt.panels.queue_panel import QueuePanel
 from studio.qt.runner import JobRunner
 from studio.qt.shared.error_dialog import show_error
-from studio.qt.shared.settings_dialog import SettingsDialog
 from studio.qt.shared.workspace import Workspace, WorkspaceContext
 from studio.qt.tasks import Tasks
 from studio.qt.workspace_tabs import WORKSPACES, WorkspaceTab, Workspaces
+
+if TYPE_CHECKING:
+    from studio.qt.shared.settings_dialog import SettingsDialog
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +120,9 @@ class MainWindow(QMainWindow):
         self._ticks = 0
         self._restore_state()
         self.tabs.currentChanged.connect(self._on_tab_changed)
-        self._on_tab_changed(self.tabs.currentIndex())
+        # The tab on screen is built right after the window's first frame
+        # (start_background), not before it: the frame with the menus, tabs and
+        # panels comes first. Anything that needs a workspace earlier builds it.
 
     # --- layout --------------------------------------------------------------------
     def _dock(self, title: str, name: str, widget: QWidget) -> QDockWidget:
@@ -346,10 +351,12 @@ class MainWindow(QMainWindow):
         return super().eventFilter(watched, event)
 
     def start_background(self) -> None:
-        """Work that must not delay the window: device, model discovery, memory."""
+        """Work that must not delay the window: the workspace on screen, device,
+        model discovery, memory."""
         if self.background_started or self.closed:
             return
         self.background_started = True
+        self._on_tab_changed(self.tabs.currentIndex())
         # The engines' shared device: detected once here (pick_device imports torch), reused by every job.
         self.tasks.run(engine_context.device, finished=self._on_device, failed=self._on_device_failed)
         self.models_panel.refresh()
@@ -401,6 +408,8 @@ class MainWindow(QMainWindow):
 
     # --- settings ---------------------------------------------------------------------------
     def open_settings(self) -> SettingsDialog:
+        from studio.qt.shared.settings_dialog import SettingsDialog  # numpy and PortAudio: not at start-up
+
         dialog = SettingsDialog(self.settings, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.settings_changed.connect(self.apply_settings)
@@ -421,9 +430,8 @@ class MainWindow(QMainWindow):
             self.models_panel.refresh()
         if "preview.max_fps" in keys:
             self.runner.set_max_fps(float(self.settings.get("preview.max_fps")))
-        if "audio.output_device" in keys:
-            for transport in self.findChildren(Transport):
-                transport.use_device(str(self.settings.get("audio.output_device") or ""))
+        for workspace in self.workspaces.built():  # what only a workspace knows (e.g. the audio output)
+            workspace.apply_settings(keys)
 
     def about(self) -> None:
         QMessageBox.about(self, "About Studio",

@@ -60,6 +60,8 @@ class WorkspaceTab(QWidget):
         if self.workspace is None:
             self.workspace = self.spec.load()(self.context)
             self._layout.addWidget(self.workspace)
+            if self.isVisible():
+                self.workspace.show()  # now, not by the queued call Qt makes for a visible parent
             self.on_built(self.workspace)
         return self.workspace
 

@@ -218,6 +218,10 @@ class AudioWorkspace(Workspace):
         self._update_track_buttons()
         return area
 
+    def apply_settings(self, keys: list[str]) -> None:
+        if "audio.output_device" in keys:
+            self.transport.use_device(str(self.settings.get("audio.output_device") or ""))
+
     def _build_toolbar(self) -> QWidget:
         bar = QWidget()
         bar.setObjectName("audioToolbar")

@@ -159,6 +159,9 @@ class Workspace(QWidget):
                 "in this version of Studio; the form is here so your settings are ready when it arrives.")
             self.notice.setVisible(True)
 
+    def apply_settings(self, keys: list[str]) -> None:
+        """The Settings dialog changed ``keys``: a workspace follows those it owns."""
+
     # --- form building helpers (used by subclasses' build_form) ------------------
     def add_row(self, label: str, widget: QWidget) -> QWidget:
         """A labelled input: the label above, 4 px apart; rows are 12 px apart."""
