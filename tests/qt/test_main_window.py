@@ -220,7 +220,7 @@ PROBE = textwrap.dedent("""
     from PySide6.QtGui import QWindow
     from PySide6.QtWidgets import QApplication
 
-    HEAVY = ("torch", "diffusers", "transformers", "cv2", "accelerate")
+    HEAVY = ("torch", "diffusers", "transformers", "cv2", "accelerate", "numpy")
 
     class Probe(QObject):
         def eventFilter(self, watched, event):
@@ -240,7 +240,7 @@ PROBE = textwrap.dedent("""
 """)
 
 
-def test_window_appears_before_torch_is_imported(tmp_path):
+def test_window_appears_before_torch_or_numpy_is_imported(tmp_path):
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", STUDIO_HOME=str(tmp_path / "home"))
     result = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=60)
