@@ -410,7 +410,7 @@ def _servers_fetch() -> int:
 
 def _servers_test_comfy(endpoint) -> int:
     from studio.engines.image.comfy.client import ComfyClient
-    from studio.engines.image.comfy.engine import object_info
+    from studio.engines.image.comfy.servers import object_info
     from studio.engines.image.comfy.graph import offered
 
     try:

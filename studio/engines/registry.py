@@ -92,7 +92,7 @@ def open_studio_services(paths=None):
         listed = settings.get("servers.endpoints") or []
         if not any(isinstance(e, dict) and e.get("kind") == "comfyui" for e in listed):
             return []  # no ComfyUI server listed: not even an import
-        return resolve("studio.engines.image.comfy.engine:server_cards")(settings)
+        return resolve("studio.engines.image.comfy.servers:server_cards")(settings)
 
     services.models.add_card_source(comfy_cards)
     context.set_model_manager(services.models)

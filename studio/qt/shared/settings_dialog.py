@@ -321,7 +321,7 @@ class SettingsDialog(QDialog):
 def _list_models(endpoint: servers.Endpoint) -> list[str]:
     if endpoint.kind == "comfyui":  # its checkpoints, from /object_info
         from studio.engines.image.comfy.client import ComfyClient
-        from studio.engines.image.comfy.engine import object_info
+        from studio.engines.image.comfy.servers import object_info
         from studio.engines.image.comfy.graph import offered
 
         with ComfyClient(endpoint) as client:

@@ -17,6 +17,7 @@ from studio.core import servers
 from studio.core.jobs import CancelToken, JobState, StudioError
 from studio.engines.image.comfy import engine as comfy
 from studio.engines.image.comfy import graph as graphs
+from studio.engines.image.comfy import servers as comfy_servers
 from studio.engines.image.comfy.client import ComfyClient
 from studio.engines.image.requests import ImageRequest
 from tests.helpers import comfy_protocol as proto
@@ -67,7 +68,7 @@ def reset_server(server):
     server.fail_class = ""
     server.drop_ws_after = None
     server.stall = False
-    comfy._info_cache.clear()
+    comfy_servers._info_cache.clear()
     yield
 
 
@@ -294,7 +295,7 @@ def test_unreachable_server(services):
     servers.ServerStore(services.settings).add("down", "http://127.0.0.1:9", kind="comfyui")
     with ComfyClient(servers.store().get("down")) as client, pytest.raises(StudioError, match="unreachable"):
         client.object_info()
-    card = comfy.card_for(servers.store().get("down"), CHECKPOINT)
+    card = comfy_servers.card_for(servers.store().get("down"), CHECKPOINT)
     with pytest.raises(StudioError, match="'down' at http://127.0.0.1:9 is unreachable"):
         comfy.run(card, request(), reporter(), CancelToken())
 
@@ -303,9 +304,9 @@ def test_wrong_or_missing_token(studio, server):
     server.token = TOKEN
     state, _, _ = run_job(studio, request())
     assert state is JobState.FAILED and "needs a token" in last_error(studio) and "401" in last_error(studio)
-    comfy._info_cache.clear()
+    comfy_servers._info_cache.clear()
     with pytest.raises(StudioError, match=r"needs a token \(HTTP 401\)"):
-        comfy.object_info(ComfyClient(servers.store().get("gpu")))
+        comfy_servers.object_info(ComfyClient(servers.store().get("gpu")))
     servers.ServerStore(studio.settings).set_key("gpu", "wrong-token")
     state, _, _ = run_job(studio, request())
     assert state is JobState.FAILED and "refused the token" in last_error(studio)
@@ -344,7 +345,7 @@ def test_a_missing_lora_or_checkpoint_fails_before_posting(studio, server):
         state, _, _ = run_job(studio, request())  # Studio's cached schema still lists it: the server says no
         assert state is JobState.FAILED
         assert "node 1 (CheckpointLoaderSimple): Value not in list: ckpt_name" in last_error(studio)
-        comfy._info_cache.clear()
+        comfy_servers._info_cache.clear()
         state, _, _ = run_job(studio, request())
         assert state is JobState.FAILED and f"no checkpoint {CHECKPOINT!r}" in last_error(studio)
     finally:
@@ -391,7 +392,7 @@ def test_a_dropped_websocket_with_the_server_gone_fails_clearly(studio, tmp_path
 
 def test_a_result_that_never_arrives_times_out(studio, server):
     server.stall = True
-    studio.settings.set(comfy.TIMEOUT_SETTING, 1)
+    studio.settings.set(comfy_servers.TIMEOUT_SETTING, 1)
     started = time.monotonic()
     state, _, _ = run_job(studio, request())
     assert state is JobState.FAILED and "gave no result within 1 s" in last_error(studio)
