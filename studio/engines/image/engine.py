@@ -142,11 +142,28 @@ def _make_previewer(base: Any, card: ModelCard, request: ImageRequest, pipe: Any
     return Previewer(pipe, request.preview, request.preview_every, height, width, state.latent_rgb, taesd)
 
 
-def _call(pipe: Any, progress: _Progress, **kwargs: Any) -> np.ndarray:
-    """Run one pipeline call with only the arguments it takes; float (N, H, W, 3) 0..1."""
+def _call(pipe: Any, progress: _Progress, decode: Any = None, **kwargs: Any) -> np.ndarray:
+    """Run one pipeline call with only the arguments it takes; float (N, H, W, 3) 0..1.
+    ``decode`` (latents -> pixels) replaces the pipeline's own decoder (a tiny autoencoder)."""
     accepted = inspect.signature(pipe.__call__).parameters
     kwargs = {k: v for k, v in kwargs.items() if k in accepted and v is not None}
+    if decode is not None:
+        return decode(pipe(callback_on_step_end=progress.callback, output_type="latent", **kwargs).images)
     return pipe(callback_on_step_end=progress.callback, output_type="np", **kwargs).images
+
+
+def _decoder(base: Any, pipe: Any, request: ImageRequest, height: int, width: int) -> Any:
+    """The tiny-autoencoder decode a request asks for (None: the model's own VAE)."""
+    from studio.engines.image.fewstep import decode_with_taesd
+    from studio.engines.image.pipelines import state_of
+
+    if getattr(request, "decoder", "vae") != "taesd":
+        return None
+    taesd = _taesd(base, state_of(base))
+    if taesd is None:
+        raise StudioError("this recipe was decoded with a tiny autoencoder (TAESD), and none is installed "
+                          "for this model")
+    return lambda latents: decode_with_taesd(pipe, taesd, latents, height, width)
 
 
 def _generators(seeds: list[int]) -> list[Any]:
@@ -198,6 +215,7 @@ def _generate(base: Any, card: ModelCard, request: ImageRequest, report: Reporte
     from studio.engines.image.images import paste_back, prepare, snap_size, to_uint8
     from studio.engines.image.pipelines import borrowed, for_mode, model_hash, state_of
     from studio.engines.image.previews import DenoisedTap
+    from studio.engines.image.fewstep import scheduler_for
     from studio.engines.image.schedulers import make_scheduler
 
     mode = request.mode
@@ -228,7 +246,8 @@ def _generate(base: Any, card: ModelCard, request: ImageRequest, report: Reporte
     largest = hires_size if request.hires_fix else (width, height)
     with borrowed(base, context.device().name, lora_files, *largest, request.cpu_offload) as lent:
         pipe = for_mode(base, mode, card.name)
-        scheduler, sampler = make_scheduler(request.scheduler, state.default_scheduler)
+        choice = scheduler_for(request.scheduler, card, state.default_scheduler, tuple(n for n, _w in loras))
+        scheduler, sampler = make_scheduler(choice, state.default_scheduler)
         pipe.scheduler = scheduler
         tap = DenoisedTap(scheduler) if request.preview != "off" else None
         text_inputs = pipeline_text_inputs(pipe, prompt, request.negative)
@@ -246,11 +265,12 @@ def _generate(base: Any, card: ModelCard, request: ImageRequest, report: Reporte
             common = dict(text_inputs, num_inference_steps=request.steps, guidance_scale=request.cfg,
                           num_images_per_prompt=request.batch_size, generator=_generators(seeds),
                           height=height, width=width)
+            decode = _decoder(base, pipe, request, height, width)
             if canvas is None:
-                result = _call(pipe, progress, **common)
+                result = _call(pipe, progress, decode, **common)
             else:
-                result = _call(pipe, progress, image=canvas.image, mask_image=canvas.mask, strength=strength,
-                               **common)
+                result = _call(pipe, progress, decode, image=canvas.image, mask_image=canvas.mask,
+                               strength=strength, **common)
             pixels = [paste_back(image, canvas) if canvas is not None else image for image in to_uint8(result)]
             if request.hires_fix:
                 refine = for_mode(base, "img2img", card.name)

@@ -19,7 +19,8 @@ MODES = ("txt2img", "img2img", "inpaint", "outpaint")
 MODE_LABELS = {"txt2img": "Text to image", "img2img": "Image to image", "inpaint": "Inpaint",
                "outpaint": "Outpaint"}
 # The names A1111 users know; "Default" keeps the model's own scheduler.
-SCHEDULERS = ("Default", "Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DDIM", "UniPC", "LCM")
+SCHEDULERS = ("Default", "Euler", "Euler a", "DPM++ 2M", "DPM++ 2M Karras", "DDIM", "UniPC", "LCM", "Turbo")
+DECODERS = ("vae", "taesd")  # taesd: the tiny autoencoder decodes the result (live frames kept as shown)
 PREVIEW_MODES = ("off", "approx", "taesd", "full")
 PREVIEW_LABELS = {"off": "Off", "approx": "Approximate (fast)", "taesd": "Tiny autoencoder",
                   "full": "Full decode every N steps"}
@@ -72,6 +73,7 @@ class ImageRequest(Request):
     preview: str = "approx"
     preview_every: int = 5  # for "full": decode every N steps
     cpu_offload: bool = False
+    decoder: str = "vae"
 
     HELP: ClassVar[dict[str, str]] = {
         "prompt": "what the image should show",
@@ -99,8 +101,10 @@ class ImageRequest(Request):
         "preview": "live preview while generating",
         "preview_every": "preview 'full': decode a preview every N steps",
         "cpu_offload": "keep model parts in system memory until needed (slower, for small GPUs)",
+        "decoder": "what turns the latents into pixels: the model's VAE, or a tiny autoencoder (TAESD, fast)",
     }
-    CHOICES: ClassVar[dict[str, tuple]] = {"scheduler": SCHEDULERS, "mode": MODES, "preview": PREVIEW_MODES}
+    CHOICES: ClassVar[dict[str, tuple]] = {"scheduler": SCHEDULERS, "mode": MODES, "preview": PREVIEW_MODES,
+                                           "decoder": DECODERS}
 
     def __post_init__(self) -> None:
         # JSON turns the pairs into lists; keep them hashable tuples so requests compare equal.
@@ -128,6 +132,8 @@ class ImageRequest(Request):
                 raise StudioError(f"{name} must be a multiple of 8 between 64 and {MAX_SIDE}, not {side}")
         if self.scheduler not in SCHEDULERS:
             raise StudioError(f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        if self.decoder not in DECODERS:
+            raise StudioError(f"decoder must be one of {', '.join(DECODERS)}, not {self.decoder!r}")
         if self.preview not in PREVIEW_MODES:
             raise StudioError(f"preview must be one of {', '.join(PREVIEW_MODES)}, not {self.preview!r}")
         if self.batch_count < 1 or self.batch_size < 1 or self.batch_count * self.batch_size > MAX_IMAGES:

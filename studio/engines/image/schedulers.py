@@ -19,6 +19,8 @@ _SCHEDULERS: dict[str, tuple[str, dict[str, Any]]] = {
     "DDIM": ("DDIMScheduler", {}),
     "UniPC": ("UniPCMultistepScheduler", {}),
     "LCM": ("LCMScheduler", {}),
+    # SD-Turbo / SDXL-Turbo: Euler on trailing timesteps, so one step starts from pure noise (t = 999).
+    "Turbo": ("EulerAncestralDiscreteScheduler", {"timestep_spacing": "trailing"}),
 }
 # Words in a model's or LoRA's name that say it was distilled for LCM sampling.
 LCM_HINTS = ("lcm", "latent-consistency", "latent_consistency", "hyper", "turbo")
