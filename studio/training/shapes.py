@@ -44,6 +44,9 @@ COLOUR_NAMES: tuple[str, ...] = tuple(COLOURS)
 SHAPES: tuple[str, ...] = (
     "circle", "square", "triangle", "star", "heart", "ring", "cross", "diamond",
 )
+# Shapes the starter model never saw in training, for teaching it one with a LoRA.
+NEW_SHAPES: tuple[str, ...] = ("hexagon",)
+ALL_SHAPES: tuple[str, ...] = SHAPES + NEW_SHAPES
 STYLES: tuple[str, ...] = ("flat", "outline", "shaded")
 
 # Half-extent in output pixels (at 64 px) for each size word; medium is unnamed in captions.
@@ -162,6 +165,10 @@ def _shape_mask(shape: str, cx: float, cy: float, r: float, n: int) -> np.ndarra
         y = 13.0 * np.cos(t) - 5.0 * np.cos(2 * t) - 2.0 * np.cos(3 * t) - np.cos(4 * t)
         k = r / 16.5
         poly(np.stack([cx + k * x, cy - k * (y + 2.5)], axis=1))
+    elif shape == "hexagon":
+        # Regular, flat top and bottom, filling the same width as a circle of radius r.
+        angles = np.deg2rad(60.0 * np.arange(6))
+        poly(np.stack([cx + r * np.cos(angles), cy + r * np.sin(angles)], axis=1))
     elif shape == "cross":
         w = r * 0.34
         pts = np.array([
@@ -245,12 +252,15 @@ def _place(rng: np.random.Generator, radius: float, placed: list[tuple[float, fl
     return None
 
 
-def render_sample(seed: int, size: int = 64) -> ShapeSample:
-    """Render the sample of `seed`: the same seed always gives the same pixels and caption."""
+def render_sample(seed: int, size: int = 64, shapes: tuple[str, ...] = SHAPES, single: bool = False) -> ShapeSample:
+    """Render the sample of `seed`: the same seed always gives the same pixels and caption.
+
+    `shapes` and `single` (one object only) draw other sets, such as hexagons
+    alone; the defaults are the starter model's own data."""
     if seed < 0:
         raise ValueError("seed must be non-negative")
     rng = np.random.default_rng(seed)
-    count = int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))
+    count = 1 if single else int(rng.choice([1, 2, 3], p=[0.5, 0.3, 0.2]))
     background, colours = _pick_colours(rng, count)
     gradient = bool(rng.random() < 0.35)
     scale = size / 64.0
@@ -269,7 +279,7 @@ def render_sample(seed: int, size: int = 64) -> ShapeSample:
     for colour, size_word in zip(colours, sizes):
         lo, hi = SIZE_RADII[size_word]
         specs.append({
-            "shape": SHAPES[rng.integers(len(SHAPES))],
+            "shape": shapes[rng.integers(len(shapes))],
             "colour": colour,
             "size": size_word,
             "style": str(rng.choice(STYLES, p=[0.5, 0.2, 0.3])),
