@@ -97,9 +97,11 @@ class _Worker(QThread):
     def run(self) -> None:
         runner = self.runner
         while not runner.stopping:
+            if runner.run_live_work():  # latest-wins live work (studio.qt.live_slot) goes first
+                continue
             job = runner.queue.take_next()
             if job is None:
-                runner.queue.wait_for_work(0.25)
+                runner.wait_for_work(0.25)
                 continue
             runner.run_one(job)
 
@@ -130,6 +132,8 @@ class JobRunner(QObject):
         self._pump.start()
         self.queue.subscribe(self._on_queue_changed)
         self._worker = _Worker(self)
+        self.live_slots: list = []  # studio.qt.live_slot.LiveSlot
+        self._work_ready = threading.Event()
 
     # --- lifecycle ---------------------------------------------------------
     def start(self) -> None:
@@ -141,6 +145,9 @@ class JobRunner(QObject):
         self.stopping = True
         self._pump.stop()
         self.cancel_running()
+        for slot in self.live_slots:
+            slot.cancel()
+        self._work_ready.set()
         self.queue.wake()
         ended = self._worker.wait(timeout_ms) if self._worker.isRunning() else True
         self.queue.unsubscribe(self._on_queue_changed)
@@ -153,6 +160,24 @@ class JobRunner(QObject):
     @property
     def worker_thread(self) -> QThread:
         return self._worker
+
+    # --- live work (studio.qt.live_slot) -------------------------------------
+    def add_live_slot(self, slot) -> None:
+        """Run ``slot``'s latest-wins work on the worker, before queued jobs."""
+        slot.attach(self._wake_for_live)
+        self.live_slots.append(slot)
+
+    def _wake_for_live(self) -> None:
+        self.start()
+        self._work_ready.set()
+
+    def run_live_work(self) -> bool:
+        return any([slot.run_pending() for slot in list(self.live_slots)])
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Sleep until a queue change or live work arrives (or ``timeout``)."""
+        self._work_ready.wait(timeout)
+        self._work_ready.clear()
 
     # --- commands (GUI thread) ---------------------------------------------
     def submit(self, request) -> Job:
@@ -235,5 +260,6 @@ class JobRunner(QObject):
             self.job_preview.emit(*preview)
 
     def _on_queue_changed(self, _job: Job) -> None:
+        self._work_ready.set()
         self.queue_changed.emit()  # may run on the worker thread: Qt queues it to the GUI
 
