@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import base64
 import logging
+import time
 
 from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
@@ -26,7 +27,7 @@ from PySide6.QtWidgets import (
 from studio import __version__
 from studio.core.devices import DeviceInfo, memory_in_use
 from studio.core.jobs import JobState, StudioError
-from studio.core.library import LibraryItem
+from studio.core.library import Library, LibraryItem
 from studio.core.models.cards import human_size
 from studio.core.services import Services
 from studio.engines import context as engine_context
@@ -64,6 +65,14 @@ def _decode(text: object) -> QByteArray | None:
         return None
 
 
+
+def fetch_server_results(library: Library, before: float) -> list[str]:
+    """Results of ComfyUI prompts that an earlier Studio left on a server (run
+    in the background: it imports the ComfyUI client and asks the servers)."""
+    from studio.engines.image.comfy.engine import fetch_finished, pending
+
+    return fetch_finished(library, before) if pending() else []
+
 class MainWindow(QMainWindow):
     def __init__(self, services: Services, close_services: bool = True, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -74,6 +83,7 @@ class MainWindow(QMainWindow):
         self.device: DeviceInfo | None = None
         self.background_started = False
         self.closed = False
+        self._opened_at = time.time()
         self._first_show = True
 
         app = QApplication.instance()
@@ -364,6 +374,15 @@ class MainWindow(QMainWindow):
         self._memory_timer.start()
         if self.services.queue.jobs(JobState.QUEUED):
             self.runner.start()  # resume jobs queued in an earlier session
+        # Results a server finished after an earlier Studio was closed mid-job.
+        self.tasks.run(fetch_server_results, self.services.library, self._opened_at,
+                       finished=self._on_server_results)
+
+    def _on_server_results(self, lines: list[str]) -> None:
+        fetched = [line for line in lines if "fetched" in line]
+        if fetched:
+            self.library_panel.reload()
+            self.statusBar().showMessage(f"Fetched from the server: {'; '.join(fetched)}", 15000)
 
     def _on_device(self, info: DeviceInfo) -> None:
         self.device = info

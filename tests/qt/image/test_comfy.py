@@ -85,3 +85,41 @@ def test_settings_offer_the_comfyui_kind_its_test_and_the_timeout(qtbot, studio_
         assert dialog.values()["comfyui.result_timeout_s"] == 90
     finally:
         services.close()
+
+
+def test_a_result_left_on_the_server_by_a_closed_studio_is_fetched_when_the_window_opens(
+        qtbot, open_window, studio_home, server):
+    import time
+
+    from studio.core import servers
+    from studio.core.settings import Settings
+    from studio.engines.image.comfy import engine as comfy
+    from studio.engines.image.comfy.client import ComfyClient
+    from studio.engines.image.requests import ImageRequest
+    from studio.engines.registry import open_studio_services
+
+    config = studio_home / "config"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "settings.json").write_text(json.dumps({
+        "servers.endpoints": [{"name": "gpu", "base_url": server.url, "kind": "comfyui"}]}))
+    # What a Studio killed mid-job leaves: its prompt on the server and the record of it.
+    earlier = open_studio_services()
+    earlier.models.refresh()
+    card = earlier.models.card(f"gpu/{CHECKPOINT}")
+    request = ImageRequest(prompt="a blue ring", model_id=card.id, width=64, height=64, steps=4, seed=8)
+    with ComfyClient(servers.ServerStore(Settings(config / "settings.json")).get("gpu")) as client:
+        graph = comfy.prepare(client, card, request)
+        prompt_id = client.queue_prompt(graph, "closed-studio")
+    comfy._remember({"prompt_id": prompt_id, "server": "gpu", "graph": graph, "request": request.to_dict(),
+                     "card": {"id": card.id, "name": card.name}, "created": time.time() - 60})
+    earlier.close()
+    deadline = time.monotonic() + 20
+    while prompt_id not in server.history and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    window = open_window()
+    qtbot.waitUntil(lambda: len(window.services.library.items()) == 1, timeout=20000)
+    item = window.services.library.items()[0]
+    assert item.recipe["comfyui"]["prompt_id"] == prompt_id and item.seed == 8
+    qtbot.waitUntil(lambda: "Fetched from the server" in window.statusBar().currentMessage(), timeout=5000)
+    assert comfy.pending() == []  # fetched once: the record is gone

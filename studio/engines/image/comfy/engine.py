@@ -422,12 +422,16 @@ def artifacts_for(card_id: str, card_name: str, endpoint: Endpoint, request: Ima
 
 
 # --- results of a Studio that was closed mid-job ------------------------------------------------------------
-def fetch_finished(library: Any) -> list[str]:
-    """Bring every recorded prompt that finished on its server into ``library``; one line per prompt."""
+def fetch_finished(library: Any, before: float | None = None) -> list[str]:
+    """Bring every recorded prompt that finished on its server into ``library``
+    (only those recorded before ``before``, a time: a Studio starting up
+    leaves alone the prompts its own resumed jobs post); one line per prompt."""
     from studio.core.jobs import Request
 
     lines = []
     for entry in pending():
+        if before is not None and float(entry.get("created", 0) or 0) >= before:
+            continue
         prompt_id, server = entry["prompt_id"], str(entry.get("server", ""))
         try:
             endpoint = servers.store().get(server)
