@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -34,6 +36,7 @@ from studio.core.jobs import StudioError
 from studio.core.playback import output_devices
 from studio.core.settings import Settings
 from studio.qt import theme
+from studio.qt.shared.fit import shrinkable
 from studio.qt.tasks import Tasks
 
 AUDIO_OUTPUT_SETTING = "audio.output_device"
@@ -52,20 +55,51 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 16, 16, 12)
         layout.setSpacing(12)
-        form = QFormLayout()
+        body = QWidget()
+        form = QFormLayout(body)
+        form.setContentsMargins(0, 0, 8, 0)
         form.setHorizontalSpacing(12)
         form.setVerticalSpacing(10)
-
         self.theme_combo = QComboBox()
         for name, spec in theme.THEMES.items():
             self.theme_combo.addItem(spec.title, name)
         self.theme_combo.setCurrentIndex(max(0, self.theme_combo.findData(settings.get("ui.theme"))))
         form.addRow("Theme", self.theme_combo)
+        form.addRow("Model folders", self._folders_section())
+        self._add_performance_rows(form)
+        self.audio_output = self._audio_output_combo(str(settings.get(AUDIO_OUTPUT_SETTING) or ""))
+        form.addRow("Audio output", self.audio_output)
+        form.addRow("Servers", self._servers_section())
+        self._add_comfy_rows(form)
+        from studio.qt.shared.credentials_section import CredentialsSection
 
+        self.credentials = CredentialsSection(settings)
+        form.addRow("Content Credentials", self.credentials)
+        scroll = shrinkable(body)  # a small screen scrolls the settings instead of cutting them
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout.addWidget(scroll, 1)
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self._update_buttons()
+        self._fit_to_screen(body, scroll)
+
+    def _fit_to_screen(self, body: QWidget, scroll: QScrollArea) -> None:
+        """As tall as the settings need, but never taller than the screen."""
+        wanted = body.sizeHint()
+        screen = (self.screen() or QGuiApplication.primaryScreen()).availableGeometry()
+        extra = self.sizeHint().height() - scroll.sizeHint().height()  # margins and the buttons
+        width = max(self.minimumWidth(), wanted.width() + scroll.verticalScrollBar().sizeHint().width() + 40)
+        self.resize(min(width, screen.width() - 40), min(wanted.height() + extra + 8, screen.height() - 60))
+
+    def _folders_section(self) -> QVBoxLayout:
+        """The model folders list with Add and Remove."""
         self.folders = QListWidget()
         self.folders.setObjectName("modelFolders")
         self.folders.setMinimumHeight(110)
-        for folder in settings.get("models.folders") or []:
+        for folder in self.settings.get("models.folders") or []:
             self.folders.addItem(str(folder))
         self.folders.itemSelectionChanged.connect(self._update_buttons)
         folder_buttons = QHBoxLayout()
@@ -88,44 +122,32 @@ class SettingsDialog(QDialog):
         hint.setObjectName("hint")
         hint.setWordWrap(True)
         folders_box.addWidget(hint)
-        form.addRow("Model folders", folders_box)
+        return folders_box
 
+    def _add_performance_rows(self, form: QFormLayout) -> None:
+        """Memory budget and preview rate."""
         self.budget = QSpinBox()
         self.budget.setRange(256, 1024 * 1024)
         self.budget.setSingleStep(512)
         self.budget.setSuffix(" MB")
-        self.budget.setValue(int(settings.get("models.memory_budget_mb")))
+        self.budget.setValue(int(self.settings.get("models.memory_budget_mb")))
         self.budget.setToolTip("Loaded models beyond this are unloaded, least recently used first")
         form.addRow("Memory budget", self.budget)
-
         self.fps = QSpinBox()
         self.fps.setRange(1, 120)
         self.fps.setSuffix(" per second")
-        self.fps.setValue(int(settings.get("preview.max_fps")))
+        self.fps.setValue(int(self.settings.get("preview.max_fps")))
         self.fps.setToolTip("How often live previews may redraw; lower it on a slow machine")
         form.addRow("Preview updates", self.fps)
 
-        self.audio_output = self._audio_output_combo(str(settings.get(AUDIO_OUTPUT_SETTING) or ""))
-        form.addRow("Audio output", self.audio_output)
-        form.addRow("Servers", self._servers_section())
+    def _add_comfy_rows(self, form: QFormLayout) -> None:
         self.comfy_timeout = QSpinBox()
         self.comfy_timeout.setObjectName("comfyTimeout")
         self.comfy_timeout.setRange(5, 24 * 3600)
         self.comfy_timeout.setSuffix(" s")
-        self.comfy_timeout.setValue(int(settings.get("comfyui.result_timeout_s")))
+        self.comfy_timeout.setValue(int(self.settings.get("comfyui.result_timeout_s")))
         self.comfy_timeout.setToolTip("A job on a ComfyUI server with no result by then fails and is cancelled there")
         form.addRow("ComfyUI result timeout", self.comfy_timeout)
-        from studio.qt.shared.credentials_section import CredentialsSection
-
-        self.credentials = CredentialsSection(settings)
-        form.addRow("Content Credentials", self.credentials)
-        layout.addLayout(form)
-
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-        self._update_buttons()
 
     @staticmethod
     def _audio_output_combo(current: str) -> QComboBox:
