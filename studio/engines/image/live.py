@@ -31,9 +31,9 @@ from studio.engines import context
 from studio.engines.image.requests import ImageRequest
 
 # The starter model's live settings, chosen from its adherence at each step
-# count (benchmarks/live.py prints the table): DPM++ 2M on trailing timesteps.
+# count (benchmarks/live.py prints the table), with the model's own sampler.
 LIVE_STEPS = 8
-LIVE_SCHEDULER = "DPM++ 2M"
+LIVE_SCHEDULER = "Default"  # the model's own (the starter's: DPM++ 2M)
 TEXT_CACHE_SIZE = 8
 
 _text_cache: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
@@ -149,3 +149,25 @@ def _validate(request: ImageRequest) -> None:
     """``ImageRequest.validate`` less the init-image file check (the layer is in memory)."""
     request = replace(request, mode="txt2img")
     request.validate()
+
+
+def keep_artifact(frame: LiveFrame, init_image: str = "") -> Any:
+    """The library artifact of a shown frame: its very pixels, with the recipe
+    ``engine.run`` would have written for ``frame.request`` (image to image from
+    ``init_image``, the saved layer, when the frame had one)."""
+    from studio.engines.image import engine
+    from studio.engines.image.pipelines import model_hash, state_of
+    from studio.engines.image.prompts import extract_loras, merge_loras
+
+    request = frame.request
+    if frame.request.mode == "img2img":
+        if not init_image:
+            raise StudioError("this frame started from the paint layer: save the layer first")
+        request = replace(request, init_image=init_image)
+    card = context.find_card(request.model_id, "image")
+    base = engine.loaded_pipeline(card)
+    loras = merge_loras(extract_loras(request.prompt)[1], request.loras)
+    artifact = engine._artifacts([frame.pixels], request, card, state_of(base).family, frame.sampler, loras,
+                                 [], model_hash(card))
+    artifact.meta["recipe"]["live"] = True
+    return artifact

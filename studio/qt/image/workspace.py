@@ -37,6 +37,7 @@ from studio.engines.image.requests import GanRequest, ImageRequest, UpscaleReque
 from studio.qt.image.canvas_panel import CanvasPanel
 from studio.qt.image.form import MAX_SIDE, ImageForm
 from studio.qt.image.gan_explorer import VIEW_SCALE, GanExplorer
+from studio.qt.image.live import LiveMode
 from studio.qt.image.prompt_builder import PromptBuilder
 from studio.qt.image.prompt_builder_loras import lora_names
 from studio.qt.shared.workspace import Workspace, WorkspaceContext
@@ -110,6 +111,7 @@ class ImageWorkspace(ImageForm, Workspace):
         self.model_picker.value_changed.connect(self._update_lcm)
         self._on_engine_changed()
         self._on_mode_changed()
+        self.live = LiveMode(self)  # the Live toggle, paint layer and Keep (studio.qt.image.live)
 
     def _show_init(self) -> None:
         """Put the init image on the canvas (to mask it, or to see what will change)."""
