@@ -40,6 +40,7 @@ SAMPLERS: dict[str, tuple[str, str]] = {
     "DDIM": ("ddim", "ddim_uniform"),
     "UniPC": ("uni_pc", "normal"),
     "LCM": ("lcm", "sgm_uniform"),
+    "Turbo": ("euler_ancestral", "sgm_uniform"),  # ComfyUI's trailing-like schedule, as for SD-Turbo
 }
 SAVE_PREFIX = "Studio"
 OUTPAINT_FEATHER = 40
