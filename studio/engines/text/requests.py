@@ -117,3 +117,18 @@ class ConversationRequest(Request):
 
     def describe(self) -> str:
         return self.prompt or "conversation"
+
+
+@dataclass(frozen=True)
+class DocumentRequest(Request):
+    """The recipe of a document written in the Write view (with suggestions of
+    ``model_id``); like a conversation, never run as a job."""
+
+    kind = "text-document"
+    modality = "text"
+    prompt: str = ""  # the title: what the library shows and searches
+    document_id: str = ""
+    words: int = 0
+
+    def describe(self) -> str:
+        return self.prompt or "document"
