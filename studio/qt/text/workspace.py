@@ -63,6 +63,7 @@ from studio.qt.shared.workspace import Workspace, WorkspaceContext
 from studio.qt.text.chat_composer import ChatComposer
 from studio.qt.text.chat_presets import PresetBar
 from studio.qt.text.chat_view import ChatView
+from studio.qt.text.write_view import add_write_view
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +237,7 @@ class TextWorkspace(Workspace):
         self.composer.stop_requested.connect(self.cancel)
         self.composer.first_focus.connect(self._warm_up)
         column.addWidget(self.composer)
-        return area
+        return add_write_view(self, area)  # the Write view beside Chat (studio.qt.text.write_view)
 
     def _button(self, text: str, icon_name: str, slot, tooltip: str, role: str = "") -> QPushButton:
         button = QPushButton(text)
