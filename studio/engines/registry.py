@@ -36,6 +36,11 @@ _ENTRIES = (
                 "studio.engines.image.upscale:run"),
     EngineEntry("pattern", "image", "Procedural pattern (test engine)",
                 "studio.engines.pattern", "studio.engines.pattern:run"),
+    # personalisation: trained from the Personalise dialogs and `studio train`, not from a workspace's picker
+    EngineEntry("lora", "training", "Image LoRA training (Personalise)", "studio.engines.image.personalise_requests",
+                "studio.engines.image.personalise:run"),
+    EngineEntry("text-lora", "training", "Text LoRA training (Personalise)",
+                "studio.engines.text.personalise_requests", "studio.engines.text.personalise:run"),
     # text engines
     EngineEntry("text", "text", "Chat (transformers)", "studio.engines.text.requests",
                 "studio.engines.text.engine:run"),

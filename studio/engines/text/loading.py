@@ -67,6 +67,10 @@ def load_language_model(card: ModelCard, report: Reporter, cancel: CancelToken,
         return _load_folder(card, folder, device, dtype, "GGUF (converted cache)")
     if card.format == "transformers":
         return _load_folder(card, Path(card.path), device, dtype, "transformers folder")
+    if card.format == "text-lora":  # a base model with a LoRA trained by Studio
+        from studio.engines.text.personalise import load_adapted
+
+        return load_adapted(card, report, cancel, device=device, dtype=dtype)
     raise StudioError(f"{card.name} is a {card.format} model; the text engine loads transformers folders "
                       "and GGUF files")
 

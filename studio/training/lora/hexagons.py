@@ -1,0 +1,56 @@
+"""The hexagon experiment: teaching the starter model a shape it never saw, and measuring it.
+
+`write_training_set` renders captioned single-hexagon pictures into a
+folder (PNG plus same-named .txt, the layout a person would give the
+Personalise panel); `held_out` gives hexagon samples from seeds no
+training set uses; `score` generates a picture per caption and asks the
+extended detector whether its main object is the caption's shape.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from studio.training.shapes import TRAIN_SEED_LIMIT, ShapeSample, render_sample
+
+HEXAGON = ("hexagon",)
+TRAIN_FIRST_SEED = 700_000_000
+HELD_OUT_FIRST_SEED = TRAIN_SEED_LIMIT + 50_000_000
+SAMPLE_PROMPT = "a large red hexagon on a white background"
+
+
+def hexagon_samples(first_seed: int, count: int) -> list[ShapeSample]:
+    return [render_sample(seed, shapes=HEXAGON, single=True) for seed in range(first_seed, first_seed + count)]
+
+
+def write_training_set(folder: Path, count: int = 20, first_seed: int = TRAIN_FIRST_SEED) -> list[ShapeSample]:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    samples = hexagon_samples(first_seed, count)
+    for sample in samples:
+        Image.fromarray(sample.image).save(folder / f"hexagon-{sample.seed}.png")
+        (folder / f"hexagon-{sample.seed}.txt").write_text(sample.caption + "\n", encoding="utf-8")
+    return samples
+
+
+def held_out(count: int = 200) -> list[ShapeSample]:
+    return hexagon_samples(HELD_OUT_FIRST_SEED, count)
+
+
+def score(pipe: Any, samples: Sequence[ShapeSample], steps: int = 20, guidance: float = 5.0,
+          batch: int = 25) -> tuple[float, list[np.ndarray]]:
+    """Share of pictures whose main object the extended detector names as the caption's main shape."""
+    from studio.training.detect_extended import detect_extended
+    from studio.training.starter import generate
+
+    images: list[np.ndarray] = []
+    for i in range(0, len(samples), batch):
+        chunk = samples[i:i + batch]
+        images += generate(pipe, [s.caption for s in chunk], [s.seed for s in chunk], steps=steps,
+                           guidance_scale=guidance)
+    hits = sum(detect_extended(img).main_shape == s.objects[0].shape for img, s in zip(images, samples))
+    return hits / max(1, len(samples)), images
