@@ -32,15 +32,35 @@ def load(card: ModelCard) -> Weights:
     return Weights(card.size_bytes)
 
 
+def _unload_from_another_thread(manager, card_id: str) -> bool:
+    """What the Unload button does: it runs on another thread than the job."""
+    result: list[bool] = []
+    thread = threading.Thread(target=lambda: result.append(manager.unload(card_id)))
+    thread.start()
+    thread.join()
+    return result[0]
+
+
 def test_unload_skips_a_model_a_job_holds():
     manager = manager_with("a")
     with holding_models():
         manager.get("a", load)
         assert manager.in_use("a")
-        assert manager.unload("a") is False
+        assert _unload_from_another_thread(manager, "a") is False
         assert manager.is_loaded("a")
     assert not manager.in_use("a")
     assert manager.unload("a") is True
+
+
+def test_a_job_may_unload_what_only_it_holds_to_load_it_again():
+    manager = manager_with("a")
+    with holding_models():
+        first = manager.get("a", load)
+        assert manager.unload("a") is True  # e.g. llama.cpp reloading with another context
+        again = manager.get("a", load)
+        assert again is not first and manager.in_use("a")
+        assert _unload_from_another_thread(manager, "a") is False
+    assert not manager.in_use("a")
 
 
 def test_idle_unload_skips_a_held_model_and_counts_idle_time_from_the_jobs_end():

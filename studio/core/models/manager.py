@@ -259,10 +259,13 @@ class ModelManager:
             return max(0, self.memory_used() - self.budget_bytes)
 
     def unload(self, card_id: str, force: bool = False) -> bool:
-        """Unload a model; False if it was not loaded or a running job holds
-        it (``in_use``), unless ``force`` (closing the studio)."""
+        """Unload a model; False if it was not loaded or another running job
+        holds it (``in_use``), unless ``force`` (closing the studio). The job
+        calling may unload what only it holds, e.g. to load it again with
+        other settings."""
+        own = 1 if any(m is self and c == card_id for m, c in getattr(_scope, "held", None) or ()) else 0
         with self._lock:
-            if not force and self._holds.get(card_id, 0) > 0:
+            if not force and self._holds.get(card_id, 0) > own:
                 log.info("not unloading %s: a running job uses it", card_id)
                 return False
             entry = self._loaded.pop(card_id, None)
