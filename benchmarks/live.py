@@ -60,7 +60,7 @@ def p95(values: list[float]) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def adherence(step_counts: list[int], count: int) -> dict[int, float]:
@@ -175,26 +175,30 @@ def save_strip(app, workspace, mode, path: Path) -> None:
     from PIL import Image
     from PySide6.QtGui import QColor
 
-    workspace.cfg.setValue(5.0)
-    mode.layer.clear()
-    mode.paint_bar.set_colour(QColor(250, 220, 30))
-    mode.layer.brush_size = 12
-    workspace.live.bar.steps.setValue(max(mode.bar.steps.value(), 8))
-    workspace.strength.setValue(0.8)
-    points = [(10 + 7 * i, 32 + 14 * np.sin(i / 1.3)) for i in range(7)]
-    tiles = []
-    for stage in range(len(points) + 1):
-        if stage == 1:
-            mode.layer.stroke(points[:2])
-        elif stage > 1:
-            mode.layer.stroke(points[stage - 2: stage])
+    def settle(stage: int) -> None:
         frames = mode.frames
-        wait_until(app, lambda f=frames: (mode.frames > f or stage == 0) and not mode.slot.has_pending()
+        wait_until(app, lambda: (mode.frames > frames or stage == 0) and not mode.slot.has_pending()
                    and mode.slot.running_key() is None, 60)
+
+    workspace.prompt_edit.setPlainText("a large yellow star on a blue background")
+    workspace.cfg.setValue(5.0)
+    workspace.strength.setValue(0.65)
+    mode.bar.steps.setValue(12)
+    mode.layer.clear()
+    settle(0)
+    tiles = []
+    mode.paint_bar.set_colour(QColor(40, 60, 200))
+    mode.layer.fill_at(0, 0)  # stage 1: the background
+    mode.paint_bar.set_colour(QColor(250, 220, 30))
+    mode.layer.brush_size = 9
+    points = [(8, 54), (16, 44), (24, 36), (32, 28), (40, 22), (48, 16), (56, 10)]
+    for stage in range(len(points) + 1):
+        if stage >= 2:
+            mode.layer.stroke(points[stage - 2: stage])
+        settle(stage)
         layer = mode.layer.picture()
         layer = np.full((64, 64, 3), 255, np.uint8) if layer is None else layer
-        frame = mode.shown.frame.pixels
-        tiles.append(np.concatenate([layer, frame], axis=0))
+        tiles.append(np.concatenate([layer, mode.shown.frame.pixels], axis=0))
     strip = np.concatenate([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=40) for t in tiles], axis=1)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(strip).resize((strip.shape[1] * 3, strip.shape[0] * 3), Image.Resampling.NEAREST).save(path)

@@ -212,10 +212,10 @@ def _release() -> None:
 
 def _generate(base: Any, card: ModelCard, request: ImageRequest, report: Reporter, cancel: CancelToken) -> Artifact:
     from studio.engines.image.embeddings import pipeline_text_inputs
+    from studio.engines.image.fewstep import scheduler_for
     from studio.engines.image.images import paste_back, prepare, snap_size, to_uint8
     from studio.engines.image.pipelines import borrowed, for_mode, model_hash, state_of
     from studio.engines.image.previews import DenoisedTap
-    from studio.engines.image.fewstep import scheduler_for
     from studio.engines.image.schedulers import make_scheduler
 
     mode = request.mode

@@ -101,11 +101,11 @@ def render(request: ImageRequest, layer: np.ndarray | None, cancel: CancelToken,
     from PIL import Image
 
     from studio.engines.image import engine
+    from studio.engines.image.fewstep import scheduler_for
     from studio.engines.image.images import resize, to_uint8
     from studio.engines.image.pipelines import borrowed, for_mode, state_of
     from studio.engines.image.prompts import extract_loras, merge_loras
     from studio.engines.image.schedulers import make_scheduler
-    from studio.engines.image.fewstep import scheduler_for
 
     started = time.perf_counter()
     request = live_request(request, layer is not None)

@@ -12,7 +12,7 @@ ends it within one token. Nothing is queued or stored."""
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from studio.core.jobs import CancelToken, NullReporter
 from studio.engines import context

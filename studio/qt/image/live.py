@@ -152,6 +152,7 @@ class LiveMode(QObject):
         if on:
             self.ws.pages.setCurrentWidget(self.ws.output)
             self.ws.output.set_mask_mode(False)
+            self.ws._rows["strength"].setVisible(True)  # how much of the painting the frame may change
             self._fit_layer()
             canvas.set_mask(self.layer)
             self.wanted = None
@@ -160,13 +161,15 @@ class LiveMode(QObject):
             self.slot.cancel()
             self._timer.stop()
             canvas.set_mask(None)
-            self.ws.output.set_mask_mode(self.ws.mode == "inpaint")
+            self.ws._on_mode_changed()  # the mode's own rows and canvas tools again
             self.bar.status.setText("")
+            self._submitted.clear()
 
     def _keep_layer_on_canvas(self, *_args: Any) -> None:
         """The mode's own canvas set-up (the inpainting mask) must not take the paint layer away."""
         if self.on:
             self.ws.output.set_mask_mode(False)
+            self.ws._rows["strength"].setVisible(True)
             self.ws.canvas.set_mask(self.layer)
 
     def _fit_layer(self) -> None:
@@ -222,6 +225,7 @@ class LiveMode(QObject):
         if not self.on:
             return
         changed_at, self._changed_at = self._changed_at, None
+        self.layer.resize_to(self.ws.width_spin.value(), self.ws.height_spin.value())  # a new size: scaled
         try:
             state, layer = self.state()
             if not state.request.prompt.strip():

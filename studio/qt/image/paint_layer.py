@@ -13,7 +13,6 @@ for the model."""
 from __future__ import annotations
 
 from collections import deque
-
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QPointF, Qt, Signal
