@@ -49,6 +49,10 @@ class ModelPicker(QComboBox):
         """Whether ``card`` belongs in this picker (a subclass may widen or narrow it)."""
         return card.modality == self.modality
 
+    def preferred(self, usable: list[ModelCard]) -> ModelCard | None:
+        """The model a fresh profile starts with (discovery lists starter packs first)."""
+        return usable[0] if usable else None
+
     def set_cards(self, cards: list[ModelCard]) -> None:
         self._cards = [card for card in cards if self.accepts(card)]
         self._discovered = True
@@ -56,7 +60,8 @@ class ModelPicker(QComboBox):
             # Nothing chosen yet: start from a usable model (the starter packs
             # come first in discovery), so a new user can generate at once.
             usable = [card for card in self._cards if card.usable]
-            self._wanted = usable[0].id if usable else ""
+            first = self.preferred(usable)
+            self._wanted = first.id if first else ""
         self._populate()
         if self._wanted:
             self.value_changed.emit(self.value())

@@ -60,6 +60,12 @@ class VideoModelPicker(ModelPicker):
     def accepts(self, card: ModelCard) -> bool:
         return makes_video(card)
 
+    def preferred(self, usable: list[ModelCard]) -> ModelCard | None:
+        # A model that follows the prompt (a video model, or image diffusion
+        # drawing keyframes) before a GAN, whose latent walk ignores it.
+        follows = [card for card in usable if card.format != "gan"]
+        return (follows or usable or [None])[0]
+
 
 class VideoWorkspace(Workspace):
     name = "video"
