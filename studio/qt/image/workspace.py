@@ -38,6 +38,7 @@ from studio.qt.image.canvas_panel import CanvasPanel
 from studio.qt.image.form import MAX_SIDE, ImageForm
 from studio.qt.image.gan_explorer import VIEW_SCALE, GanExplorer
 from studio.qt.image.live import LiveMode
+from studio.qt.image.personalise import add_personalise_button
 from studio.qt.image.prompt_builder import PromptBuilder
 from studio.qt.image.prompt_builder_loras import lora_names
 from studio.qt.shared.workspace import Workspace, WorkspaceContext
@@ -112,6 +113,7 @@ class ImageWorkspace(ImageForm, Workspace):
         self._on_engine_changed()
         self._on_mode_changed()
         self.live = LiveMode(self)  # the Live toggle, paint layer and Keep (studio.qt.image.live)
+        self.personalise_button = add_personalise_button(self)  # LoRA training (studio.qt.image.personalise)
 
     def _show_init(self) -> None:
         """Put the init image on the canvas (to mask it, or to see what will change)."""
