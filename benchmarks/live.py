@@ -175,27 +175,29 @@ def save_strip(app, workspace, mode, path: Path) -> None:
     from PIL import Image
     from PySide6.QtGui import QColor
 
-    def settle(stage: int) -> None:
-        frames = mode.frames
-        wait_until(app, lambda: (mode.frames > frames or stage == 0) and not mode.slot.has_pending()
-                   and mode.slot.running_key() is None, 60)
+    def settle() -> None:
+        wait_until(app, lambda: False, 0.05)  # the change reaches the live slot
+        wait_until(app, lambda: mode.shown is not None and mode.shown.state == mode.wanted
+                   and not mode.slot.has_pending() and mode.slot.running_key() is None, 60)
+
+    def background() -> None:
+        mode.paint_bar.set_colour(QColor(40, 60, 200))
+        mode.layer.fill_at(0, 0)
+        mode.paint_bar.set_colour(QColor(250, 220, 30))
 
     workspace.prompt_edit.setPlainText("a large yellow star on a blue background")
     workspace.cfg.setValue(5.0)
     workspace.strength.setValue(0.65)
     mode.bar.steps.setValue(12)
     mode.layer.clear()
-    settle(0)
-    tiles = []
-    mode.paint_bar.set_colour(QColor(40, 60, 200))
-    mode.layer.fill_at(0, 0)  # stage 1: the background
-    mode.paint_bar.set_colour(QColor(250, 220, 30))
     mode.layer.brush_size = 9
     points = [(8, 54), (16, 44), (24, 36), (32, 28), (40, 22), (48, 16), (56, 10)]
-    for stage in range(len(points) + 1):
-        if stage >= 2:
-            mode.layer.stroke(points[stage - 2: stage])
-        settle(stage)
+    stages = [lambda: None, background] + [lambda i=i: mode.layer.stroke(points[i:i + 2])
+                                           for i in range(len(points) - 1)]
+    tiles = []
+    for stage in stages:
+        stage()
+        settle()
         layer = mode.layer.picture()
         layer = np.full((64, 64, 3), 255, np.uint8) if layer is None else layer
         tiles.append(np.concatenate([layer, mode.shown.frame.pixels], axis=0))
@@ -223,8 +225,10 @@ def live_writing(app, window, count: int) -> list[float]:
     for document in DOCUMENTS[:count]:
         view.editor.setPlainText(document)  # "typing" (cancels anything in flight), then the pause
         view.editor.moveCursor(view.editor.textCursor().MoveOperation.End)
-        shown = len(view.latencies_ms)
-        wait_until(app, lambda s=shown: len(view.latencies_ms) > s, 60)
+        shown, done = len(view.latencies_ms), view.slot.completed + view.slot.runs
+        # Until a ghost word shows, or the suggestion ends empty (a model may offer nothing).
+        wait_until(app, lambda s=shown, d=done: len(view.latencies_ms) > s or (
+            view.slot.completed + view.slot.runs > d and view.slot.running_key() is None), 60)
         wait_until(app, lambda: view.slot.running_key() is None and not view.slot.has_pending(), 60)
         QCoreApplication.processEvents()
         print(f"  {document[-28:]!r} -> {view.editor.ghost!r}", flush=True)
