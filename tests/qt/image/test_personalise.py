@@ -45,7 +45,7 @@ def test_dialog_reads_captions_refuses_bad_input_and_trains(qtbot, image_window,
     dialog.batch_spin.setValue(2)
     dialog.every_spin.setValue(1)
     dialog.sample_edit.setText(SAMPLE_PROMPT)
-    dialog.grab().save(str(tmp_path / "dialog.png"))
+    dialog.grab().save(str(tmp_path / "dialog.png"))  # for looking at: the dialog filled in
     previews = []
     workspace.canvas.image_changed.connect(lambda: previews.append(workspace.canvas.is_preview))
     with qtbot.waitSignal(window.runner.job_finished, timeout=180000) as finished:
