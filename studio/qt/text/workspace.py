@@ -63,6 +63,7 @@ from studio.qt.shared.workspace import Workspace, WorkspaceContext
 from studio.qt.text.chat_composer import ChatComposer
 from studio.qt.text.chat_presets import PresetBar
 from studio.qt.text.chat_view import ChatView
+from studio.qt.text.personalise import add_text_personalise_button
 from studio.qt.text.write_view import add_write_view
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ class TextWorkspace(Workspace):
         self.runner.job_progress.connect(self._on_reply_progress)
         self._restore_open_conversation()
         self._sync_buttons()
+        self.personalise_button = add_text_personalise_button(self)  # text LoRA training
 
     # --- form ---------------------------------------------------------------------------
     def build_form(self) -> None:
