@@ -2,6 +2,7 @@
 headless front end to the same engines, queue and library.
 
     studio generate <kind> --prompt "..." [--seed N] [--size WxH] [--out PATH]
+    studio train lora --model M --name N --folder DIR [--prompt P]   (or: studio train text-lora ...)
     studio models list [--modality M] [--json]
     studio info FILE
     studio library list [--search TEXT]
@@ -133,8 +134,10 @@ def _build_parser() -> argparse.ArgumentParser:
 
     generate = commands.add_parser("generate", help="generate an artifact headlessly")
     kinds = generate.add_subparsers(dest="kind", required=True)
+    train = commands.add_parser("train", help="train a LoRA on your own pictures or writing (queued like any job)")
+    trainers = train.add_subparsers(dest="kind", required=True)
     for kind, entry in ENGINES.items():
-        sub = kinds.add_parser(kind, help=entry.title)
+        sub = (trainers if entry.modality == "training" else kinds).add_parser(kind, help=entry.title)
         _add_request_options(sub, request_type(kind))
         sub.add_argument("--out", type=Path, help="also copy the result to this path (it is always kept in "
                                                   "the library)")
@@ -474,6 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handlers = {
         "generate": _generate,
+        "train": _generate,
         "info": _info,
         "models": _models_list,
         "library": _library_list,
@@ -487,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handlers[args.command](args)
     except StudioError as exc:
         print(f"studio: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE if args.command != "generate" else EXIT_FAILED
+        return EXIT_USAGE if args.command not in ("generate", "train") else EXIT_FAILED
 
 
 if __name__ == "__main__":
