@@ -9,8 +9,9 @@ each scored by the hexagon-aware detector (`detect_extended`); the model's
 own shape accuracy on those captions is measured with the same detector.
 
 Text part: a LoRA on the SmolLM2 starter from six files of a generated
-author (`studio.training.lora.author`), with held-out perplexity of that
-author before and after.
+author (`studio.training.lora.author`), 40 steps of 4 blocks of 128 tokens
+at a learning rate of 1e-3, with held-out perplexity of that author before
+and after.
 
 The two parts run in two processes at once (each single-threaded unless
 --threads says otherwise). Prints a table, saves the before/after grid
@@ -81,7 +82,7 @@ def image_part(work: Path, count: int, grid: Path | None) -> dict:
             "image_count": count}
 
 
-def text_part(work: Path) -> dict:
+def text_part(work: Path, steps: int) -> dict:
     from studio.core.jobs import CancelToken, NullReporter
     from studio.core.models.discovery import discover
     from studio.engines.text.loading import load_language_model
@@ -91,7 +92,7 @@ def text_part(work: Path) -> dict:
     card = next(c for c in discover() if c.id == "smollm2-135m-instruct")
     lm = load_language_model(card, NullReporter(), CancelToken())
     docs = read_texts(write_logbook(work / "writing"))
-    config = TextLoraConfig()
+    config = TextLoraConfig(steps=steps, learning_rate=1e-3, checkpoint_every=10**9)
     began = time.perf_counter()
     _, result = train_text_lora(lm.model, lm.tokenizer, docs, config, work / "text-run", "cpu",
                                 on_step=lambda s, n, loss, eta: s % 20 == 0 and print(
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--part", choices=("all", "image", "text"), default="all")
     parser.add_argument("--count", type=int, default=200, help="held-out captions per score")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per part")
+    parser.add_argument("--text-steps", type=int, default=40, help="text LoRA training steps")
     parser.add_argument("--grid", type=Path, default=ROOT / "docs" / "personalise_hexagons.png")
     parser.add_argument("--out", type=Path, help="(internal) where a part writes its figures")
     args = parser.parse_args(argv)
@@ -114,13 +116,17 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
         with tempfile.TemporaryDirectory() as tmp:
-            figures = image_part(Path(tmp), args.count, args.grid) if args.part == "image" else text_part(Path(tmp))
+            if args.part == "image":
+                figures = image_part(Path(tmp), args.count, args.grid)
+            else:
+                figures = text_part(Path(tmp), args.text_steps)
         args.out.write_text(json.dumps(figures))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
         children = {part: subprocess.Popen([sys.executable, __file__, "--part", part, "--count", str(args.count),
                                             "--threads", str(args.threads), "--grid", str(args.grid),
+                                            "--text-steps", str(args.text_steps),
                                             "--out", str(Path(tmp) / f"{part}.json")], env=env)
                     for part in ("image", "text")}
         figures: dict = {}

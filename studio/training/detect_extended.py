@@ -26,7 +26,7 @@ FIRST_SEED = 600_000_000  # inside the training range, apart from the model's da
 
 
 def _net():
-    import torch.nn as nn
+    from torch import nn
 
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),

@@ -51,7 +51,7 @@ def test_bad_pictures_and_captions_are_one_clear_line(tmp_path):
     write_training_set(tmp_path / "ok", count=6)
     with pytest.raises(StudioError, match="at least 5 pictures"):
         load_image_set(sorted((tmp_path / "ok").glob("*.png"))[:3], resolution=64)
-    (tmp_path / "ok" / sorted(p.name for p in (tmp_path / "ok").glob("*.txt"))[0]).unlink()
+    (tmp_path / "ok" / min(p.name for p in (tmp_path / "ok").glob("*.txt"))).unlink()
     with pytest.raises(StudioError, match="has no caption"):
         load_folder(tmp_path / "ok", resolution=64)
     assert len(load_folder(tmp_path / "ok", template="a photo of [trigger]", trigger="sks", resolution=64)) == 6

@@ -16,9 +16,9 @@ sides that are multiples of ``multiple``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -70,8 +70,8 @@ def bucket_for(width: int, height: int, resolution: int, multiple: int = 8) -> t
     """The (width, height) bucket of about resolution² pixels nearest the picture's aspect."""
     aspect = width / height
     area = float(resolution * resolution)
-    bw = max(multiple, int(round((area * aspect) ** 0.5 / multiple)) * multiple)
-    bh = max(multiple, int(round((area / aspect) ** 0.5 / multiple)) * multiple)
+    bw = max(multiple, round((area * aspect) ** 0.5 / multiple) * multiple)
+    bh = max(multiple, round((area / aspect) ** 0.5 / multiple) * multiple)
     return bw, bh
 
 
@@ -82,7 +82,7 @@ def fit_to_bucket(rgb: np.ndarray, bucket: tuple[int, int]) -> np.ndarray:
     h, w = rgb.shape[:2]
     bw, bh = bucket
     scale = max(bw / w, bh / h)
-    nw, nh = max(bw, int(round(w * scale))), max(bh, int(round(h * scale)))
+    nw, nh = max(bw, round(w * scale)), max(bh, round(h * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
     resized = cv2.resize(rgb, (nw, nh), interpolation=interpolation)
     x0, y0 = (nw - bw) // 2, (nh - bh) // 2

@@ -9,8 +9,9 @@ extended detector whether its main object is the caption's shape.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -17,9 +17,10 @@ fits in 8 GB without 8-bit optimisers. On a CPU everything is float32.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -15,7 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from studio.training.checkpoint import (
-    STATE_FILE, optimizer_from_tensors, optimizer_to_tensors, read_state, write_json_atomic,
+    STATE_FILE,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    read_state,
+    write_json_atomic,
 )
 
 

@@ -19,8 +19,8 @@ def writing(tmp_path):
 
 def _request(studio, tiny, writing, **changes) -> TextLoraTrainRequest:
     card = card_for(studio, tiny.llama)
-    values = dict(model_id=card.id, name="logbook", folder=str(writing), steps=30, learning_rate=2e-2,
-                  block=64, batch=4, rank=8)
+    values = {"model_id": card.id, "name": "logbook", "folder": str(writing), "steps": 30, "learning_rate": 2e-2,
+                  "block": 64, "batch": 4, "rank": 8}
     values.update(changes)
     return TextLoraTrainRequest(**values)
 
