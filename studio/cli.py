@@ -36,6 +36,8 @@ SERVER_KINDS = ("openai", "comfyui")
 class ProgressBar:
     """A one-line text progress bar on stderr (a Reporter)."""
 
+    preview_interval_s = float("inf")  # pictures are not shown here: engines need not make previews
+
     def __init__(self, stream=None, width: int = 30) -> None:
         self.stream = stream or sys.stderr  # looked up now: a default bound at import goes stale when stderr is swapped
         self.width = width

@@ -160,6 +160,29 @@ class Reporter(Protocol):
     def preview(self, payload: Any) -> None: ...
 
 
+class PreviewPacer:
+    """Whether a step's preview is worth making: at most one per the
+    reporter's ``preview_interval_s`` (the rate its consumer shows them;
+    a reporter without one gets a preview every step), always the first at
+    once and always the last.
+    An engine asks before it turns latents into a picture, which costs a
+    noticeable part of a small model's step."""
+
+    def __init__(self, report: Reporter, clock: Any = None) -> None:
+        import time
+
+        self.interval = float(getattr(report, "preview_interval_s", 0.0) or 0.0)
+        self.clock = clock or time.monotonic
+        self.next_at = 0.0
+
+    def due(self, last: bool = False) -> bool:
+        now = self.clock()
+        if last or now >= self.next_at:
+            self.next_at = now + self.interval
+            return True
+        return False
+
+
 def is_stream_part(payload: Any) -> bool:
     """Whether a preview is one piece of a stream (a chunk of audio) rather than
     a newer version of the whole (an image, the text so far). Pieces set a

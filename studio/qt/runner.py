@@ -71,9 +71,12 @@ class _LatestSlot:
 class _WorkerReporter:
     """The Reporter handed to engines; runs on the worker thread."""
 
-    def __init__(self, job_id: int, slot: _LatestSlot) -> None:
+    def __init__(self, job_id: int, slot: _LatestSlot, preview_interval_s: float = 0.0) -> None:
         self.job_id = job_id
         self.slot = slot
+        # Previews closer together than the GUI shows them would be drawn for
+        # nothing: an engine may skip making them (see studio.core.jobs.preview_due).
+        self.preview_interval_s = preview_interval_s
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         self.slot.put_progress((self.job_id, done, total, message))
@@ -156,6 +159,7 @@ class JobRunner(QObject):
     def set_max_fps(self, max_fps: float) -> None:
         """How often a second the GUI may receive progress and previews."""
         self._pump.setInterval(max(1, int(1000 / max(max_fps, 1.0))))
+        self._preview_interval_s = 1.0 / max(max_fps, 1.0)
 
     @property
     def worker_thread(self) -> QThread:
@@ -218,7 +222,7 @@ class JobRunner(QObject):
                 self._early_cancels.discard(job.id)
                 token.cancel()
         self.job_started.emit(job.id)
-        reporter = _WorkerReporter(job.id, self._slot)
+        reporter = _WorkerReporter(job.id, self._slot, self._preview_interval_s)
         try:
             state, item = execute_job(job, self.queue, self.library, reporter, token)
         finally:

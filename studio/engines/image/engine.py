@@ -26,7 +26,7 @@ import numpy as np
 
 from studio import __version__
 from studio.core.images import encode_png
-from studio.core.jobs import Artifact, CancelToken, Reporter, StudioError
+from studio.core.jobs import Artifact, CancelToken, PreviewPacer, Reporter, StudioError
 from studio.core.models.cards import ModelCard
 from studio.engines import context
 from studio.engines.image.parameters import format_parameters
@@ -50,17 +50,26 @@ class _Progress:
     previewer: Any = None
     phase_steps: int = 0
     tap: Any = None  # the scheduler's denoised estimate, previewed instead of the noisy latents
+    pacer: PreviewPacer | None = None  # set from the reporter: previews no faster than they are shown
+
+    def __post_init__(self) -> None:
+        if self.pacer is None:
+            self.pacer = PreviewPacer(self.report)
 
     def callback(self, pipe: Any, step: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
         self.cancel.raise_if_cancelled()
         self.done += 1
         self.report.progress(min(self.done, self.total), self.total, self.label)
+        last = step + 1 >= self.phase_steps
+        if self.previewer is None or not self.pacer.due(last):
+            if self.tap is not None:
+                self.tap.discard()
+            return tensors
         latents = tensors.get("latents")
         estimate = self.tap.take() if self.tap is not None else None
-        last = step + 1 >= self.phase_steps
         if estimate is not None and latents is not None and estimate.shape == latents.shape and not last:
             latents = estimate  # the last step shows the latents themselves: what will be decoded
-        if self.previewer is not None and latents is not None:
+        if latents is not None:
             image = self.previewer.image(latents, step + 1, last=last)
             if image is not None:
                 self.report.preview(image)

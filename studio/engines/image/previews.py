@@ -164,30 +164,39 @@ class DenoisedTap:
         import inspect
 
         self.scheduler = scheduler
-        self.latest: Any = None
+        self._last_step: tuple[Any, tuple, dict[str, Any]] | None = None  # (result, args, kwargs)
         step = scheduler.step
-        signature = inspect.signature(step)
+        self._signature = inspect.signature(step)
 
         # functools.wraps keeps the real signature visible (inspect follows
         # __wrapped__): pipelines pass ``generator`` and ``eta`` to ``step`` only
         # if its signature names them, and without the generator an ancestral
         # scheduler would draw from the global RNG and lose seed determinism.
+        # The step's arguments are only kept: the estimate is worked out when a
+        # preview asks for it (``take``, in the same step's callback, while the
+        # scheduler is as the step left it), not on steps that show no preview.
         @functools.wraps(step)
         def on_step(*args: Any, **kwargs: Any) -> Any:
             result = step(*args, **kwargs)
-            try:
-                bound = signature.bind(*args, **kwargs).arguments
-                self.latest = denoised(self.scheduler, result, bound["model_output"], bound["timestep"],
-                                       bound["sample"])
-            except Exception:  # noqa: BLE001 - a preview estimate must never break sampling
-                self.latest = None
+            self._last_step = (result, args, kwargs)
             return result
 
         scheduler.step = on_step  # an instance attribute: only this job's scheduler
 
     def take(self) -> Any:
-        latest, self.latest = self.latest, None
-        return latest
+        """The estimate of the latest step (None if it cannot be had), once."""
+        last, self._last_step = self._last_step, None
+        if last is None:
+            return None
+        result, args, kwargs = last
+        try:
+            bound = self._signature.bind(*args, **kwargs).arguments
+            return denoised(self.scheduler, result, bound["model_output"], bound["timestep"], bound["sample"])
+        except Exception:  # noqa: BLE001 - a preview estimate must never break sampling
+            return None
+
+    def discard(self) -> None:
+        self._last_step = None
 
 
 def denoised(scheduler: Any, result: Any, model_output: Any, timestep: Any, sample: Any) -> Any:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from studio.core.jobs import Cancelled, CancelToken, NullReporter
+from studio.core.jobs import Cancelled, CancelToken, NullReporter, PreviewPacer
 from studio.engines.execute import execute_job
 from studio.engines.image import engine
 from studio.engines.image.previews import fit_latent_rgb, latent_rgb_for
@@ -33,6 +33,31 @@ def test_an_approximate_preview_every_step_at_latent_size(base):
     assert all(p.shape == (8, 8, 3) and p.dtype == np.uint8 for p in recorder.previews)
     assert len({p.tobytes() for p in recorder.previews}) == 5  # each step shows the latents as they are then
     assert pixels(artifact).shape == (64, 64, 3)
+
+
+def test_previews_are_made_no_faster_than_the_reporter_shows_them(base):
+    """A reporter that shows pictures at most every ``preview_interval_s``
+    gets no more than that, and always the last step's; the result is the same."""
+    every_step = Recorder()
+    reference = engine.run(replace(base, steps=8), every_step, CancelToken())
+    paced = Recorder()
+    paced.preview_interval_s = 3600.0  # only the first step's (at once) and the last step's are drawn
+    result = engine.run(replace(base, steps=8), paced, CancelToken())
+    assert len(every_step.previews) == 8 and len(paced.previews) == 2
+    assert np.array_equal(paced.previews[0], every_step.previews[0])
+    assert np.array_equal(paced.previews[-1], every_step.previews[-1])
+    assert [done for done, _, _ in paced.steps if done] == [done for done, _, _ in every_step.steps if done]
+    assert np.array_equal(pixels(result), pixels(reference))
+
+
+def test_the_preview_pacer_waits_its_interval_and_always_lets_the_last_through():
+    now = [0.0]
+    pacer = PreviewPacer(SimpleNamespace(preview_interval_s=0.1), clock=lambda: now[0])
+    shown = []
+    for step in range(10):
+        now[0] = step * 0.03
+        shown.append(pacer.due(last=step == 9))
+    assert shown == [True, False, False, False, True, False, False, False, True, True]
 
 
 class LinearAutoencoder(torch.nn.Module):
