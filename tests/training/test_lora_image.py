@@ -112,7 +112,9 @@ def test_training_job_writes_a_kohya_lora_that_appears_in_the_lora_list(trained)
     assert any(k.startswith("lora_unet_") and k.endswith(".lora_down.weight") for k in keys)
     assert any(k.startswith("lora_te_") and k.endswith(".alpha") for k in keys)
     meta = read_metadata(path)
-    assert meta["ss_network_dim"] == "8" and '"dataset_size": 6' in meta["studio_trained_on"]
+    from studio.training.lora.image import defaults_for
+
+    assert meta["ss_network_dim"] == str(defaults_for(64).rank) and '"dataset_size": 6' in meta["studio_trained_on"]
     card = next(c for c in context.model_manager().cards("image") if c.format == "lora" and c.name == "hexa")
     assert card.extra["trained_on"]["base_model"] == "starter-shapes"
     assert card.extra["recipe"]["kind"] == "lora"

@@ -1,7 +1,9 @@
 """Training an image LoRA on a Stable Diffusion 1.x/2.x pipeline with diffusers and peft.
 
 LoRA layers (peft) wrap the UNet's attention projections (``to_q``,
-``to_k``, ``to_v``, ``to_out.0``) and, optionally, the CLIP text encoder's
+``to_k``, ``to_v``, ``to_out.0``), the transformer blocks' ``proj_in``,
+``proj_out`` and feed-forward layers (kohya's default set of layers for
+SD 1.x) and, optionally, the CLIP text encoder's
 (``q_proj``, ``k_proj``, ``v_proj``, ``out_proj``); every other weight is
 frozen. Pictures are encoded by the VAE once into a latent cache (kept in
 the run folder, so a resumed run skips it); when the text encoder is frozen
@@ -28,7 +30,7 @@ from studio.core.jobs import StudioError
 from studio.training.lora import resume
 from studio.training.lora.dataset import ImageSet
 
-UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
 TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 
 
@@ -54,7 +56,7 @@ class ImageLoraConfig:
 def defaults_for(native_size: int) -> ImageLoraConfig:
     """Sensible settings by model size: the 64 px starter trains in minutes on a CPU."""
     if native_size <= 128:
-        return ImageLoraConfig(rank=8, learning_rate=1e-3, steps=400, resolution=native_size, batch=4,
+        return ImageLoraConfig(rank=16, learning_rate=2e-3, steps=600, resolution=native_size, batch=4,
                                sample_every=50, sample_steps=20, sample_guidance=5.0, checkpoint_every=50)
     if native_size >= 768:
         return ImageLoraConfig(rank=16, learning_rate=1e-4, steps=1500, resolution=768, batch=1)
