@@ -2,8 +2,8 @@
 
 Image part: 20 captioned single-hexagon renders (a shape the starter never
 saw) are written to a folder and trained on with the studio's defaults for
-a 64 px model (`defaults_for(64)`: rank 8, text encoder too, 400 steps of
-4); then 200 held-out hexagon captions are drawn without and with the
+a 64 px model (`defaults_for(64)`: rank 16, learning rate 2e-3, text
+encoder too, 600 steps of 4); then 200 held-out hexagon captions are drawn without and with the
 LoRA, and 200 of the model's own held-out captions (no hexagon) with it,
 each scored by the hexagon-aware detector (`detect_extended`); the model's
 own shape accuracy on those captions is measured with the same detector.
