@@ -218,12 +218,14 @@ def _perturb(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-def labelled_patches(first_seed: int, count: int, perturb: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(patches, shape indices) of detector regions matched to generator objects by overlap."""
+def labelled_patches(first_seed: int, count: int, perturb: bool,
+                     shapes: tuple[str, ...] = SHAPES) -> tuple[np.ndarray, np.ndarray]:
+    """(patches, indices into ``shapes``) of detector regions matched to
+    generator objects (drawn from ``shapes``) by overlap."""
     rng = np.random.default_rng(first_seed)
     patches, labels = [], []
     for seed in range(first_seed, first_seed + count):
-        sample = render_sample(seed)
+        sample = render_sample(seed, shapes=shapes)
         image = _perturb(sample.image, rng) if perturb else sample.image
         _, found = find_regions(image)
         for obj in sample.objects:
@@ -234,20 +236,29 @@ def labelled_patches(first_seed: int, count: int, perturb: bool) -> tuple[np.nda
                     best, best_iou = mask, iou
             if best is not None:
                 patches.append(mask_patch(best))
-                labels.append(SHAPES.index(obj.shape))
+                labels.append(shapes.index(obj.shape))
     return np.stack(patches), np.array(labels)
 
 
 def train_classifier(count: int = 16000, epochs: int = 12, out: Path = CLASSIFIER_FILE) -> float:
     """Train the shape classifier on generator renders; returns accuracy on held-back renders."""
+    accuracy = fit_classifier(_classifier_net(), CLASSIFIER_FIRST_SEED, count, epochs, out)
+    _load_classifier.cache_clear()
+    return accuracy
+
+
+def fit_classifier(net, first_seed: int, count: int, epochs: int, out: Path,
+                   shapes: tuple[str, ...] = SHAPES) -> float:
+    """Train ``net`` on ``count`` renders of ``shapes`` from ``first_seed``
+    (the next 1000 held back), save it in float16 to ``out`` and return its
+    accuracy on the held-back renders."""
     import torch
     from safetensors.torch import save_file
 
     torch.manual_seed(0)
-    x, y = labelled_patches(CLASSIFIER_FIRST_SEED, count, perturb=True)
-    vx, vy = labelled_patches(CLASSIFIER_FIRST_SEED + count, 1000, perturb=False)
+    x, y = labelled_patches(first_seed, count, perturb=True, shapes=shapes)
+    vx, vy = labelled_patches(first_seed + count, 1000, perturb=False, shapes=shapes)
     xt, yt = torch.from_numpy(x)[:, None], torch.from_numpy(y)
-    net = _classifier_net()
     optimizer = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
     steps = epochs * (len(xt) // 128)
     sched = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
@@ -258,7 +269,7 @@ def train_classifier(count: int = 16000, epochs: int = 12, out: Path = CLASSIFIE
             batch = order[i:i + 128]
             inputs = xt[batch]
             if torch.rand(1, generator=generator).item() < 0.5:
-                inputs = inputs.flip(-1)  # every shape is mirror-symmetric
+                inputs = inputs.flip(-1)  # every shape (the hexagon too) is mirror-symmetric
             loss = torch.nn.functional.cross_entropy(net(inputs), yt[batch])
             optimizer.zero_grad()
             loss.backward()
@@ -269,7 +280,6 @@ def train_classifier(count: int = 16000, epochs: int = 12, out: Path = CLASSIFIE
         accuracy = (net(torch.from_numpy(vx)[:, None]).argmax(1) == torch.from_numpy(vy)).float().mean().item()
     save_file({k: v.to(torch.float16).contiguous() for k, v in net.state_dict().items()}, str(out))
     out.chmod(0o644)
-    _load_classifier.cache_clear()
     return accuracy
 
 

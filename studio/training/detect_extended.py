@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.training.detect import Detection, detect, find_regions, mask_patch
-from studio.training.shapes import ALL_SHAPES, render_sample
+from studio.training.detect import Detection, detect, fit_classifier, mask_patch
+from studio.training.shapes import ALL_SHAPES
 
 CLASSIFIER_FILE = Path(__file__).with_name("shape_classifier_extended.safetensors")
 FIRST_SEED = 600_000_000  # inside the training range, apart from the model's data and the first classifier's
@@ -69,58 +69,9 @@ def main_shape_ok(image: np.ndarray, shape: str) -> bool:
     return detect_extended(image).main_shape == shape
 
 
-def labelled_patches(first_seed: int, count: int, perturb: bool) -> tuple[np.ndarray, np.ndarray]:
-    from studio.training.detect import _perturb
-
-    rng = np.random.default_rng(first_seed)
-    patches, labels = [], []
-    for seed in range(first_seed, first_seed + count):
-        sample = render_sample(seed, shapes=ALL_SHAPES)
-        image = _perturb(sample.image, rng) if perturb else sample.image
-        _, found = find_regions(image)
-        for obj in sample.objects:
-            best, best_iou = None, 0.5
-            for mask, _ in found:
-                iou = (mask & obj.mask).sum() / max(1, (mask | obj.mask).sum())
-                if iou > best_iou:
-                    best, best_iou = mask, iou
-            if best is not None:
-                patches.append(mask_patch(best))
-                labels.append(ALL_SHAPES.index(obj.shape))
-    return np.stack(patches), np.array(labels)
-
-
 def train(count: int = 16000, epochs: int = 12, out: Path = CLASSIFIER_FILE) -> float:
     """Train the extended classifier; returns its accuracy on held-back renders."""
-    import torch
-    from safetensors.torch import save_file
-
-    torch.manual_seed(0)
-    x, y = labelled_patches(FIRST_SEED, count, perturb=True)
-    vx, vy = labelled_patches(FIRST_SEED + count, 1000, perturb=False)
-    xt, yt = torch.from_numpy(x)[:, None], torch.from_numpy(y)
-    net = _net()
-    optimizer = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    steps = epochs * (len(xt) // 128)
-    sched = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(epochs):
-        order = torch.randperm(len(xt), generator=generator)
-        for i in range(0, len(order) - 127, 128):
-            batch = order[i:i + 128]
-            inputs = xt[batch]
-            if torch.rand(1, generator=generator).item() < 0.5:
-                inputs = inputs.flip(-1)  # every shape, the hexagon too, is mirror-symmetric
-            loss = torch.nn.functional.cross_entropy(net(inputs), yt[batch])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            sched.step()
-    net.eval()
-    with torch.no_grad():
-        accuracy = (net(torch.from_numpy(vx)[:, None]).argmax(1) == torch.from_numpy(vy)).float().mean().item()
-    save_file({k: v.to(torch.float16).contiguous() for k, v in net.state_dict().items()}, str(out))
-    out.chmod(0o644)
+    accuracy = fit_classifier(_net(), FIRST_SEED, count, epochs, out, shapes=ALL_SHAPES)
     _load.cache_clear()
     return accuracy
 
