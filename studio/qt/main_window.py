@@ -323,9 +323,16 @@ class MainWindow(QMainWindow):
 
     def _on_job_progress(self, job_id: int, done: int, total: int, _message: str) -> None:
         if total > 0:
-            self.job_progress.setRange(0, total)
-            self.job_progress.setValue(done)
-            self.job_progress.setFormat(f"{done} / {total}")
+            # QProgressBar repaints synchronously on each change (the whole
+            # status bar, several milliseconds on the GUI thread while the
+            # sampler waits for the GIL): change it with updates held, and let
+            # the one update they queue paint it with the next frame.
+            bar = self.job_progress
+            bar.setUpdatesEnabled(False)
+            bar.setRange(0, total)
+            bar.setValue(done)
+            bar.setFormat(f"{done} / {total}")
+            bar.setUpdatesEnabled(True)
 
     def _job_ended(self, text: str) -> None:
         self.job_progress.setVisible(False)

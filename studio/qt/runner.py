@@ -28,7 +28,7 @@ from studio.qt.shared.qimage import array_to_qimage
 
 log = logging.getLogger(__name__)
 
-PROGRESS_INTERVAL_S = 0.1  # at most ten progress updates a second
+PROGRESS_INTERVAL_S = 0.25  # at most four progress updates a second: a bar needs no more
 
 
 class _LatestSlot:
