@@ -9,9 +9,13 @@ gathered by a zero-length timer into one state (the form as an
 state equal to the one wanted last is dropped (unchanged state is never
 regenerated). A new state goes to the runner's live slot (latest wins, not
 the persistent queue) and cancels the frame in flight at its next step,
-except when the canvas has not changed for ``MAX_FRAME_GAP_S``: then the
-frame in flight finishes first, so a slider dragged without pause still
-shows a picture now and then instead of none. The seed is the form's, held
+except when that frame is more than half done (by the time recent frames
+took) or the canvas has not changed for ``MAX_FRAME_GAP_S``: then the frame
+in flight finishes first and the new state follows it. Restarting a frame
+that is nearly done would show the new state only slightly sooner, and a
+slider dragged without pause would show no picture at all; this way frames
+keep coming while it moves, each at most about one and a half frame times
+behind the hand. The seed is the form's, held
 while live, so frames differ only by what was changed.
 
 Each frame is painted when it arrives, with the strokes over it; the paint
@@ -118,6 +122,7 @@ class LiveMode(QObject):
         self.latencies_ms: list[float] = []  # change -> frame painted
         self.frames = 0
         self._last_frame_at = 0.0
+        self._step_s = 0.0
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(COALESCE_MS)
@@ -237,14 +242,34 @@ class LiveMode(QObject):
             return  # unchanged: never drawn twice
         self.wanted = state
         self._submitted[state] = changed_at if changed_at is not None else time.perf_counter()
-        starved = self.shown is not None and time.perf_counter() - self._last_frame_at > MAX_FRAME_GAP_S
-        self.slot.submit(state, partial(render_work, state.request, layer), cancel_running=not starved)
+        self.slot.submit(state, partial(render_work, state.request, layer), cancel_running=not self._let_finish())
+
+    def _let_finish(self) -> bool:
+        """Whether the frame in flight should finish before the newer state is drawn."""
+        if self.shown is None:
+            return False
+        if time.perf_counter() - self._last_frame_at > MAX_FRAME_GAP_S:
+            return True  # starved: show something
+        since, running = self.slot.running_since(), self.slot.running_key()
+        if since is None or not isinstance(running, LiveState) or not self._step_s:
+            return False
+        return time.monotonic() - since > self._expected_s(running) / 2
+
+    def _expected_s(self, state: LiveState) -> float:
+        """How long a frame of ``state`` should take, from the time recent frames took a step."""
+        steps = state.request.steps
+        if state.layer_digest:  # image to image runs only the strength's share of the steps
+            steps = max(1, round(steps * state.request.strength))
+        return self._step_s * steps
 
     def _on_frame(self, state: LiveState, result: tuple[Any, QImage, Any]) -> None:
         frame, image, layer = result
         now = time.perf_counter()
         self.frames += 1
         self._last_frame_at = now
+        # The time a step takes on the worker, smoothed: how far along the frame in flight is.
+        step_s = frame.seconds / max(1, frame.steps_run)
+        self._step_s = step_s if not self._step_s else 0.7 * self._step_s + 0.3 * step_s
         for other in [s for s in self._submitted if s == state or self._older(s, state)]:
             self.latencies_ms.append((now - self._submitted.pop(other)) * 1000.0)
         self.shown = Shown(frame, layer, state, image)
@@ -272,14 +297,19 @@ class LiveMode(QObject):
         shown = self.shown
         if shown is None:
             return None
-        init = ""
+        init, warning = "", ""
         if shown.layer is not None:
             folder = self.ws.ctx.services.paths.data / "live-layers"
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"layer-{time.strftime('%Y%m%d-%H%M%S')}-{shown.state.layer_digest[:10]}.png"
             from PIL import Image
 
+            from studio.core import credentials
+
             Image.fromarray(shown.layer).save(path)
+            # The layer is what the person painted (the kept frame names it as its parent).
+            warning = credentials.sign_written(path, {"title": "Live paint layer", "kind": "live-layer"},
+                                               source_type=credentials.HUMAN_SOURCE_TYPE)
             init = str(path)
         try:
             artifact = keep_artifact(shown.frame, init)
@@ -290,6 +320,7 @@ class LiveMode(QObject):
         panel = getattr(self.ws.window(), "library_panel", None)
         if panel is not None:
             panel.reload()
-        self.bar.status.setText(f"Kept in the Library: {item.path.name}")
+        note = f" (paint layer: {warning})" if warning else ""
+        self.bar.status.setText(f"Kept in the Library: {item.path.name}{note}")
         self.kept.emit(item)
         return item

@@ -14,6 +14,7 @@ from PIL import Image
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor
 
+from studio.core.credentials import HUMAN_SOURCE_TYPE, read_credentials
 from studio.core.jobs import CancelToken, NullReporter
 from studio.engines.image import engine
 from tests.engines.image import tiny_models
@@ -143,9 +144,39 @@ def test_keep_stores_the_frame_shown_with_a_recipe_that_makes_it_again(live, qtb
     assert np.array_equal(stored, shown)
     request = item.request
     assert request.mode == "img2img" and request.init_image and request.seed == 7
+    config = window.services.paths.config
+    layer = read_credentials(request.init_image, config)  # the painted layer says a person made it
+    assert layer.state == "valid" and layer.actions[0]["source_type"] == HUMAN_SOURCE_TYPE
+    kept = read_credentials(item.path, config)
+    assert kept.state == "valid"
+    assert [(i["relationship"], i["state"]) for i in kept.ingredients] == [("parentOf", "credentials")]
     again = engine.run(request, NullReporter(), CancelToken())
     import io
 
     remade = np.asarray(Image.open(io.BytesIO(again.data)).convert("RGB"))
     assert np.abs(remade.astype(int) - stored.astype(int)).max() <= 1
     assert window.services.library.items(modality="image")[0].id == item.id
+
+
+def test_a_change_lets_a_frame_more_than_half_done_finish_and_follows_it(live, qtbot):
+    """While a slider moves without pause, frames keep coming: a change does
+    not restart a frame that is past half way; the newer state is drawn next."""
+    _window, workspace, mode = live
+    mode.bar.steps.setValue(30)
+    qtbot.waitUntil(lambda: mode.slot.running_key() is not None
+                    and mode.slot.running_key().request.steps == 30, timeout=10000)
+    running = mode.slot.running_key()
+    import time
+
+    qtbot.waitUntil(lambda: mode.slot.running_key() != running
+                    or time.monotonic() - mode.slot.running_since() > 0.6 * mode._expected_s(running),
+                    timeout=30000)
+    cancelled, shown = [], []
+    mode.slot.cancelled.connect(cancelled.append)
+    mode.frame_shown.connect(lambda s: shown.append(s.state.request))
+    workspace.cfg.setValue(2.5)
+    qtbot.waitUntil(lambda: bool(shown) and shown[-1].cfg == 2.5 and mode.slot.running_key() is None
+                    and not mode.slot.has_pending(), timeout=60000)
+    assert cancelled == []
+    assert [(r.steps, r.cfg) for r in shown][0][0] == 30  # the frame in flight was shown first
+    assert shown[-1].steps == 30 and shown[-1].cfg == 2.5
