@@ -5,6 +5,9 @@ quality-75 JPEG re-save (plus a 10% crop and a 50% resize, reported).
     .venv/bin/python benchmarks/provenance.py [--images 50] [--repeats 15]
 
 Prints a table, then one JSON line: sign_ms_png_512, sign_ms_mp4_10s,
+sign_ms_sequence_frame (a 512 px frame of a PNG-sequence export whose clip,
+the 10 s MP4, is a placed ingredient read once for the sequence; against
+sign_ms_frame_rereading_clip, the same frame reading the clip again),
 formats_signed, watermark_jpeg75_acc (and the crop/resize figures)."""
 
 from __future__ import annotations
@@ -104,6 +107,12 @@ def main() -> int:
         sign_png = median_ms(lambda: signing.sign_bytes(png512, ".png", RECIPE), args.repeats)
         sign_mp4 = median_ms(lambda: signing.sign_bytes(files[".mp4"], ".mp4", RECIPE), max(3, args.repeats // 3))
         mark_png = median_ms(lambda: watermark.embed_png(png512), 5)
+        clip = folder / "clip.mp4"
+        clip.write_bytes(signing.sign_bytes(files[".mp4"], ".mp4", RECIPE).data)
+        frame_recipe = {**RECIPE, "sources": [str(clip)], "frame": 0}
+        sequence = credentials.SequenceSigner(signing, [clip], placed=True)
+        sign_frame = median_ms(lambda: sequence.sign(png512, ".png", frame_recipe), args.repeats)
+        reread = median_ms(lambda: signing.sign_bytes(png512, ".png", frame_recipe, [clip], True), args.repeats)
         valid = {}
         for suffix, data in files.items():
             result = signing.sign_bytes(data, suffix, RECIPE)
@@ -114,6 +123,8 @@ def main() -> int:
     figures = {
         "sign_ms_png_512": round(sign_png, 1),
         "sign_ms_mp4_10s": round(sign_mp4, 1),
+        "sign_ms_sequence_frame": round(sign_frame, 1),
+        "sign_ms_frame_rereading_clip": round(reread, 1),
         "watermark_ms_png_512": round(mark_png, 1),
         "formats_signed": sum(valid.values()),
         "watermark_jpeg75_acc": round(rates["jpeg75"], 3),
@@ -124,7 +135,8 @@ def main() -> int:
         "mp4_10s_bytes": len(files[".mp4"]),
     }
     print(f"{'figure':28} {'value':>10}  goal")
-    goals = {"sign_ms_png_512": "<= 100", "sign_ms_mp4_10s": "<= 300", "formats_signed": "6",
+    goals = {"sign_ms_png_512": "<= 100", "sign_ms_mp4_10s": "<= 300", "sign_ms_sequence_frame": "<= 20",
+             "formats_signed": "6",
              "watermark_jpeg75_acc": ">= 0.9"}
     for key, value in figures.items():
         print(f"{key:28} {value:>10}  {goals.get(key, '')}")

@@ -4,7 +4,7 @@ headless front end to the same engines, queue and library.
     studio generate <kind> --prompt "..." [--seed N] [--size WxH] [--out PATH]
     studio train lora --model M --name N --folder DIR [--prompt P]   (or: studio train text-lora ...)
     studio models list [--modality M] [--json]
-    studio info FILE
+    studio info FILE [--json | --credentials [--json]]
     studio library list [--search TEXT]
     studio servers add NAME URL [--api-key-stdin] | list | remove NAME | test NAME
     studio video consistency FILE [--json]
@@ -151,12 +151,15 @@ def _build_parser() -> argparse.ArgumentParser:
                          help=_help("show only the models of one modality", MODALITIES))
     listing.add_argument("--json", action="store_true", help="machine-readable output")
 
-    info = commands.add_parser("info", help="print the recipe embedded in an artifact file, its Content "
-                                            "Credentials (on stderr) and whether it carries the watermark")
+    info = commands.add_parser("info", help="print the recipe embedded in an artifact file, then its Content "
+                                            "Credentials (claims, ingredients, validation state) and whether it "
+                                            "carries the watermark")
     info.add_argument("file", type=Path, help="an image, audio or video file Studio made")
     info.add_argument("--credentials", action="store_true",
-                      help="print only the Content Credentials and watermark, on stdout")
-    info.add_argument("--json", action="store_true", help="with --credentials: machine-readable output")
+                      help="print only the Content Credentials and watermark")
+    info.add_argument("--json", action="store_true",
+                      help="machine-readable: the recipe JSON alone on stdout (the credentials on stderr); "
+                           "with --credentials, the credentials as JSON")
 
     video = commands.add_parser("video", help="video tools")
     video_sub = video.add_subparsers(dest="video_command", required=True)
@@ -281,6 +284,7 @@ def _generate(args: argparse.Namespace) -> int:
             try:
                 args.out.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(item.path, args.out)
+                _copy_sidecars(item.path, args.out)
             except OSError as exc:
                 raise StudioError(f"--out {args.out} cannot be written ({exc.strerror or exc}); the result is "
                                   f"in the library: {item.path}") from None
@@ -289,6 +293,19 @@ def _generate(args: argparse.Namespace) -> int:
         return 0
     finally:
         services.close()
+
+
+def _copy_sidecars(source: Path, target: Path) -> None:
+    """The files that travel with an artifact: its Content Credentials
+    sidecar (text, JSON, MIDI, OTIO) and its recipe sidecar. One the target
+    had from an earlier file is removed: it would not match."""
+    from studio.core import credentials, provenance
+
+    for sidecar in (credentials.sidecar_path, provenance.sidecar_path):
+        if sidecar(source).exists():
+            shutil.copyfile(sidecar(source), sidecar(target))
+        elif sidecar(target).exists():
+            sidecar(target).unlink()
 
 
 def _models_list(args: argparse.Namespace) -> int:
@@ -360,9 +377,11 @@ def _servers(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    """The recipe as JSON on stdout (as before), then the Content Credentials
-    (claims, ingredients, validation state) and the watermark on stderr;
-    ``--credentials`` prints only the latter, on stdout."""
+    """The recipe as JSON, then the Content Credentials (claims, ingredients,
+    validation state) and the watermark, all on stdout. ``--json`` keeps
+    stdout machine-readable: the recipe JSON alone, the credentials on
+    stderr. ``--credentials`` prints only the credentials (``--json``: as
+    JSON)."""
     from studio.core.credentials import read_credentials
     from studio.core.credentials.watermark import detect_file
     from studio.core.paths import studio_paths
@@ -396,7 +415,12 @@ def _info(args: argparse.Namespace) -> int:
         print(json.dumps(recipe, indent=2, ensure_ascii=False))
     else:
         print(f"no embedded recipe ({missing})", file=sys.stderr)
-    print("\n".join(lines), file=sys.stderr)
+    if args.json:  # stdout stays one JSON document
+        print("\n".join(lines), file=sys.stderr)
+    else:
+        if recipe is not None:
+            print()
+        print("\n".join(lines))
     return 0
 
 

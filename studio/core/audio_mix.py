@@ -26,7 +26,6 @@ import numpy as np
 
 from studio import __version__
 from studio.core import provenance
-from studio.core.atomic import atomic_write_bytes
 from studio.core.audio_buffer import AudioClip, as_frames, db_to_gain, match_channels
 from studio.core.jobs import StudioError
 
@@ -143,8 +142,10 @@ def encode(samples: np.ndarray, sample_rate: int, suffix: str) -> bytes:
 
 
 def export_mix(session: Session, path: Path, start: int = 0, end: int | None = None) -> dict[str, Any]:
-    """Write the mix to ``path`` (.wav or .flac) with its recipe embedded.
-    Returns a summary: frames, peak, and whether the mix was scaled down."""
+    """Write the mix to ``path`` (.wav or .flac) with its recipe embedded and
+    its Content Credentials (the tracks' files as placed ingredients).
+    Returns a summary: frames, peak, whether the mix was scaled down, and
+    ``credentials``: "" or why the file carries none."""
     if not session.tracks or session.sample_rate is None:
         raise StudioError("there is nothing to export: add or generate a clip first")
     if not session.audible():
@@ -157,10 +158,13 @@ def export_mix(session: Session, path: Path, start: int = 0, end: int | None = N
     scaled = peak > 1.0
     if scaled:
         mix = mix / np.float32(peak)
-    data = provenance.embed(encode(mix, session.sample_rate, Path(path).suffix), Path(path).suffix,
-                            session.recipe())
-    atomic_write_bytes(Path(path), data)
-    return {"frames": int(mix.shape[0]), "peak": peak, "scaled_down": scaled}
+    from studio.core.credentials import write_signed
+
+    recipe = session.recipe()
+    data = provenance.embed(encode(mix, session.sample_rate, Path(path).suffix), Path(path).suffix, recipe)
+    sources = [t.source for t in session.audible() if t.source]
+    warning = write_signed(Path(path), data, recipe, sources, placed=True)
+    return {"frames": int(mix.shape[0]), "peak": peak, "scaled_down": scaled, "credentials": warning}
 
 
 def decode(path: Path) -> tuple[np.ndarray, int]:

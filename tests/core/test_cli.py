@@ -24,7 +24,7 @@ def test_generate_writes_the_file_the_library_and_the_recipe(studio_home, tmp_pa
     assert result.stdout.strip() == str(out)
     assert "4/4" in result.stderr  # the progress bar reached the end
     assert Image.open(out).size == (48, 32)
-    info = _studio(studio_home, "info", str(out))
+    info = _studio(studio_home, "info", "--json", str(out))
     recipe = json.loads(info.stdout)
     assert recipe["request"]["prompt"] == "tidal pools" and recipe["request"]["seed"] == 9
     assert recipe["ai_generated"] is True
@@ -60,7 +60,7 @@ def test_image_size_follows_the_models_native_size_unless_given(studio_home, tmp
                      "--prompt", "a red circle on a blue background", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert Image.open(out).size == (64, 64)
-    recipe = json.loads(_studio(studio_home, "info", str(out)).stdout)
+    recipe = json.loads(_studio(studio_home, "info", "--json", str(out)).stdout)
     assert (recipe["request"]["width"], recipe["request"]["height"]) == (64, 64)
     wide = tmp_path / "wide.png"
     result = _studio(studio_home, "generate", "image", "--model", "starter-shapes", "--steps", "2",

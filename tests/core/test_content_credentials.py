@@ -4,6 +4,7 @@ signing off; a failing signer; the invisible watermark after a JPEG re-save."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -282,16 +283,217 @@ def test_small_images_are_not_watermarked(signing):
     assert embed_png(data) == data
 
 
-def test_cli_info_reports_credentials_and_a_tampered_file(services, capsys):
+def test_cli_info_prints_the_recipe_then_the_credentials_on_stdout(services, capsys):
     from studio.cli import main
 
-    item = services.library.add(*_pattern_artifact())
+    parent = services.library.add(*_pattern_artifact())
+    request, artifact = _pattern_artifact()
+    request = dataclasses.replace(request, prompt="child")
+    artifact.meta["recipe"] = {"source": str(parent.path)}
+    item = services.library.add(request, artifact)
     assert main(["info", str(item.path)]) == 0
+    out = capsys.readouterr().out
+    recipe, end = json.JSONDecoder().raw_decode(out)  # the recipe first, as before
+    assert recipe["request"]["prompt"] == "child"
+    rest = out[end:]
+    assert "Content Credentials: valid" in rest and "c2pa.opened" in rest and "c2pa.edited" in rest
+    assert f"ingredient:  {parent.path.name} [parentOf] credentials" in rest
+    # --json: stdout stays the recipe JSON alone (the credentials go to stderr).
+    assert main(["info", "--json", str(item.path)]) == 0
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["request"]["prompt"] == "discs"
-    assert "Content Credentials: valid" in captured.err and "c2pa.created" in captured.err
+    assert json.loads(captured.out)["request"]["prompt"] == "child"
+    assert "Content Credentials: valid" in captured.err
+    assert main(["info", "--credentials", "--json", str(item.path)]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "valid"
     data = bytearray(item.path.read_bytes())
     data[len(data) - 40] ^= 0x01
     item.path.write_bytes(bytes(data))
     assert main(["info", "--credentials", str(item.path)]) == 0
     assert "TAMPERED" in capsys.readouterr().out
+
+
+# --- files written outside the library ----------------------------------------
+
+@pytest.fixture
+def configured(signing):
+    credentials.configure(signing)
+    yield signing
+    credentials.configure(None)
+
+
+def _timeline_project(tmp_path, signing, frames=6):
+    from studio.engines.video.export import write_mp4
+    from studio.engines.video.timeline import Project, Timeline
+
+    clip = tmp_path / "clip.mp4"
+    write_mp4(clip, (_pixels(64, i) for i in range(frames)), 12, frames, recipe=RECIPE)
+    assert signing.sign_file(clip, RECIPE).signed
+    timeline = Timeline(Project(fps=12, width=64, height=64))
+    timeline.add_clip(timeline.add_track("video"), clip, "video", 0, frames, source_frames=frames)
+    return timeline.save(tmp_path / "edit.studio-video.json"), clip
+
+
+def test_a_png_sequence_export_signs_every_frame_with_its_clips(services, tmp_path, monkeypatch):
+    from studio.core.jobs import CancelToken, JobState, NullReporter
+    from studio.core.provenance import read_recipe
+    from studio.engines.execute import execute_job
+    from studio.engines.video.requests import VideoExportRequest
+
+    signing = services.library.credentials
+    project, _ = _timeline_project(tmp_path, signing)
+    reads = []
+    original = c2pa.Builder.add_ingredient
+    monkeypatch.setattr(c2pa.Builder, "add_ingredient",
+                        lambda self, *a, **k: (reads.append(1), original(self, *a, **k))[1])
+    folder = tmp_path / "frames"
+    request = VideoExportRequest(project=str(project), format="png", destination=str(folder))
+    job = services.queue.start(services.queue.submit(request).id)
+    state, item = execute_job(job, services.queue, services.library, NullReporter(), CancelToken())
+    assert state is JobState.FINISHED
+    frames = sorted(folder.iterdir())
+    assert len(frames) == 6
+    for index, frame in enumerate(frames):
+        found = read_credentials(frame, signing.config)
+        assert found.state == "valid", (frame.name, found.reason)
+        assert [a["action"] for a in found.actions] == ["c2pa.created", "c2pa.placed"]
+        assert found.actions[0]["source_type"] == credentials.SOURCE_TYPE
+        assert [(i["title"], i["relationship"], i["state"]) for i in found.ingredients] == [
+            ("clip.mp4", "componentOf", "credentials")]
+        assert found.recipe["frame"] == index and found.recipe["request"]["format"] == "png"
+        assert read_recipe(frame)["frame"] == index  # the plain recipe is there as well
+    # The clip is read once for all the frames (and once more for the library's zip), not once a frame.
+    assert len(reads) == 2
+    assert item.path.suffix == ".zip" and item.recipe["content_credentials"]["signed"] is True
+    zipped = read_credentials(item.path, signing.config)
+    assert zipped.state == "valid" and [i["title"] for i in zipped.ingredients] == ["clip.mp4"]
+
+
+def test_a_failing_signer_keeps_every_frame_of_a_sequence(configured, tmp_path, monkeypatch):
+    from studio.core.provenance import read_recipe
+    from studio.engines.video.export import write_png_sequence
+
+    calls = []
+
+    def broken(self):
+        calls.append(1)
+        raise RuntimeError("the signing service is unreachable")
+
+    monkeypatch.setattr(ContentCredentials, "_signer", broken)
+    write_png_sequence(tmp_path / "seq", (_pixels(32, i) for i in range(4)), 4, recipe=RECIPE)
+    frames = sorted((tmp_path / "seq").iterdir())
+    assert len(frames) == 4 and all(read_recipe(f)["frame"] == i for i, f in enumerate(frames))
+    assert read_credentials(frames[0], configured.config).state == "none"
+    assert len(calls) == 1  # after the first failure the rest are written plain, not tried again
+
+
+def test_write_signed_embeds_or_writes_a_sidecar_and_a_failure_keeps_the_file(configured, tmp_path, monkeypatch):
+    png, text = tmp_path / "still.png", tmp_path / "notes.md"
+    assert credentials.write_signed(png, encode_png(_pixels()), RECIPE) == ""
+    assert read_credentials(png, configured.config).state == "valid"
+    assert not credentials.sidecar_path(png).exists()
+    assert credentials.write_signed(text, b"hello", RECIPE) == ""
+    assert text.read_bytes() == b"hello" and read_credentials(text, configured.config).sidecar
+
+    def broken(self):
+        raise RuntimeError("the signing service is unreachable")
+
+    monkeypatch.setattr(ContentCredentials, "_signer", broken)
+    warning = credentials.write_signed(text, b"hello again", RECIPE)
+    assert warning.startswith("Content Credentials: not signed") and "unreachable" in warning
+    assert text.read_bytes() == b"hello again"
+    assert not credentials.sidecar_path(text).exists()  # the earlier file's manifest would call it tampered
+    assert read_credentials(text, configured.config).state == "none"
+
+
+def test_sign_written_signs_in_place_and_a_person_made_file_says_so(configured, tmp_path):
+    from PIL import Image
+
+    mask = tmp_path / "mask.png"
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(mask)
+    recipe = {"title": "Inpainting mask", "kind": "inpaint-mask"}
+    assert credentials.sign_written(mask, recipe, source_type=credentials.HUMAN_SOURCE_TYPE) == ""
+    found = read_credentials(mask, configured.config)
+    assert found.state == "valid" and found.recipe["kind"] == "inpaint-mask"
+    assert found.actions == [{"action": "c2pa.created", "source_type": credentials.HUMAN_SOURCE_TYPE}]
+    with Image.open(mask) as image:
+        assert image.size == (32, 32)
+
+
+def test_inpainting_names_its_mask_as_an_ingredient(signing, tmp_path):
+    parent = _sign_write(signing, tmp_path, "parent.png", encode_png(_pixels()))
+    mask = tmp_path / "mask.png"
+    mask.write_bytes(encode_png(_pixels(64, 5)))
+    recipe = {**RECIPE, "request": {**RECIPE["request"], "mode": "inpaint", "init_image": str(parent),
+                                    "mask": str(mask)}}
+    child = tmp_path / "child.png"
+    child.write_bytes(signing.seal(encode_png(_pixels(64, 1)), ".png", recipe).data)
+    found = read_credentials(child, signing.config)
+    assert [a["action"] for a in found.actions] == ["c2pa.opened", "c2pa.edited"]
+    assert [(i["title"], i["relationship"]) for i in found.ingredients] == [
+        ("parent.png", "parentOf"), ("mask.png", "componentOf")]
+
+
+def test_an_audio_mix_export_is_signed_with_its_tracks(configured, tmp_path):
+    from studio.core.audio_mix import Session, export_mix
+
+    track = _sign_write(configured, tmp_path, "speech.wav", _wav_bytes())
+    session = Session()
+    tone = (np.sin(np.arange(3200) / 8) * 0.3).astype(np.float32)[:, None]
+    session.add("speech", tone, 16000, source=str(track), recipe={"request": {"kind": "speech"}})
+    for suffix in (".wav", ".flac"):
+        summary = export_mix(session, tmp_path / f"mix{suffix}")
+        assert summary["credentials"] == ""
+        found = read_credentials(tmp_path / f"mix{suffix}", configured.config)
+        assert found.state == "valid", found.reason
+        assert [(i["title"], i["relationship"]) for i in found.ingredients] == [("speech.wav", "componentOf")]
+
+
+def test_a_midi_export_gets_a_sidecar_with_its_recipe(configured, tmp_path):
+    from studio.engines.audio.music.composer import export_midi
+    from studio.engines.audio.requests import MusicRequest
+
+    path = export_midi(MusicRequest(bars=2, seed=3), tmp_path / "piece.mid")
+    found = read_credentials(path, configured.config)
+    assert found.state == "valid" and found.sidecar
+    assert found.recipe["request"]["kind"] == "music" and found.recipe["export"] == "midi"
+
+
+def test_an_otio_export_to_a_destination_gets_its_sidecar(services, tmp_path):
+    from studio.core.jobs import CancelToken, JobState, NullReporter
+    from studio.engines.execute import execute_job
+    from studio.engines.video.requests import VideoExportRequest
+
+    project, _ = _timeline_project(tmp_path, services.library.credentials)
+    out = tmp_path / "cut.otio"
+    request = VideoExportRequest(project=str(project), format="otio", destination=str(out))
+    job = services.queue.start(services.queue.submit(request).id)
+    state, item = execute_job(job, services.queue, services.library, NullReporter(), CancelToken())
+    assert state is JobState.FINISHED
+    config = services.library.credentials.config
+    found = read_credentials(out, config)
+    assert found.state == "valid" and found.sidecar
+    assert [i["title"] for i in found.ingredients] == ["clip.mp4"]
+    assert read_credentials(item.path, config).state == "valid"
+
+
+def test_generate_out_copies_the_credentials_sidecar(services, tmp_path, monkeypatch):
+    from studio import cli
+
+    item = services.library.add(*_text_artifact())
+    assert credentials.sidecar_path(item.path).exists()
+    out = tmp_path / "copy.md"
+    credentials.sidecar_path(out).write_bytes(b"an earlier file's manifest")
+    cli._copy_sidecars(item.path, out)
+    assert credentials.sidecar_path(out).read_bytes() == credentials.sidecar_path(item.path).read_bytes()
+    png = services.library.add(*_pattern_artifact())
+    stale = tmp_path / "copy.png"
+    credentials.sidecar_path(stale).write_bytes(b"stale")
+    cli._copy_sidecars(png.path, stale)
+    assert not credentials.sidecar_path(stale).exists()
+
+
+def _text_artifact():
+    from studio.core.jobs import Artifact
+    from studio.engines.pattern import PatternRequest
+
+    return PatternRequest(prompt="notes", seed=1, width=64, height=64), Artifact(b"some notes", ".md")

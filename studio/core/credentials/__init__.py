@@ -10,7 +10,15 @@ model (name, hash, licence) and the Studio recipe as the custom assertion
 ``org.studio.recipe``. An artifact made from others (img2img, inpaint,
 upscale, a video edit, a timeline export) adds them as ingredients, with a
 ``c2pa.opened`` + ``c2pa.edited`` (one parent) or ``c2pa.placed`` (the
-clips of a timeline) action, so the chain of edits is visible.
+clips of a timeline) action, so the chain of edits is visible. Files a
+person made in Studio (an inpainting mask, a live paint layer) say so with
+the digital source type ``digitalCreation`` instead.
+
+Files written outside the library (exports, files saved from the window)
+go through ``write_signed``/``sign_written``: the manifest inside, or a
+sidecar, by suffix; a failure returns a one-line warning and the file is
+written all the same. ``sequence_signer`` signs the frames of a PNG
+sequence, reading the sources they are made from once.
 
 Formats C2PA can hold (PNG, JPEG, WebP, GIF, WAV, MP3, FLAC, MP4/MOV, ZIP)
 carry the manifest inside; the others (text, JSON, MIDI, OTIO) keep their
@@ -43,10 +51,12 @@ log = logging.getLogger(__name__)
 
 RECIPE_LABEL = "org.studio.recipe"
 SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+HUMAN_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCreation"  # a person's own work
 EMBEDDED_MIME = {
     ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp",
     ".gif": "image/gif", ".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac",
-    ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".zip": "application/zip",
+    ".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime",
+    ".zip": "application/x-zip",  # the name c2pa embeds under ("application/zip" is refused as unsupported)
 }
 SIDECAR_SUFFIXES = {".md", ".txt", ".json", ".mid", ".midi", ".otio"}
 SIDECAR_EXT = ".c2pa"
@@ -142,8 +152,11 @@ class ContentCredentials:
         return c2pa.Context.from_dict({"builder": {"thumbnail": {"enabled": self.thumbnails}}})
 
     def sign_bytes(self, data: bytes, suffix: str, recipe: dict[str, Any],
-                   sources: Iterable[Path | str] = (), placed: bool = False) -> SignResult:
+                   sources: Iterable[Path | str] = (), placed: bool = False, *,
+                   source_type: str = SOURCE_TYPE, ingredients: Ingredients | None = None) -> SignResult:
         """``data`` signed, or unchanged with the reason when signing is off or fails.
+        ``ingredients`` (from ``self.ingredients``) stands for ``sources`` and
+        ``placed`` when many files made from the same sources are signed.
 
         Never raises for a signing problem: the artifact is kept with its
         plain recipe and ``error`` says why."""
@@ -153,23 +166,26 @@ class ContentCredentials:
         if not can_sign(suffix):
             return SignResult(data, error=f"C2PA cannot sign {suffix or 'this'} files")
         try:
-            return self._sign(data, suffix, recipe, [Path(s) for s in sources if s], placed)
+            return self._sign(data, suffix, recipe, [Path(s) for s in sources if s], placed, source_type,
+                              ingredients)
         except Exception as exc:  # noqa: BLE001 - a signing failure never loses the artifact
             log.warning("signing a %s artifact failed: %s", suffix, _one_line(exc))
             return SignResult(data, error=f"not signed: {_one_line(exc)}")
 
     def _sign(self, data: bytes, suffix: str, recipe: dict[str, Any], sources: list[Path],
-              placed: bool) -> SignResult:
+              placed: bool, source_type: str = SOURCE_TYPE, ingredients: Ingredients | None = None) -> SignResult:
         import c2pa
 
         signer, identity = self._signer()
         try:
-            usable = _usable_sources(sources)
+            usable = _usable_sources(sources) if ingredients is None else []
+            archives = ingredients.archives if ingredients is not None else []
+            placed = ingredients.placed if ingredients is not None else placed
             try:
-                builder = self._builder(recipe, suffix, usable, placed)
+                builder = self._builder(recipe, suffix, usable, placed, source_type, archives)
             except Exception as exc:  # noqa: BLE001 - an unreadable source shortens the chain, never unsigns
                 log.warning("ingredients left out: %s", _one_line(exc))
-                builder = self._builder(recipe, suffix, [], placed)
+                builder = self._builder(recipe, suffix, [], placed, source_type)
             out = io.BytesIO()
             if suffix in EMBEDDED_MIME:
                 builder.sign(signer, EMBEDDED_MIME[suffix], io.BytesIO(data), out)
@@ -181,17 +197,47 @@ class ContentCredentials:
             with contextlib.suppress(Exception):
                 signer.close()
 
-    def _builder(self, recipe: dict[str, Any], suffix: str, sources: list[tuple[Path, str]], placed: bool):
+    def _builder(self, recipe: dict[str, Any], suffix: str, sources: list[tuple[Path, str]], placed: bool,
+                 source_type: str = SOURCE_TYPE, archives: list[tuple[str, bytes]] = ()):
         import c2pa
 
-        labels = [label for _path, label in sources]
-        builder = c2pa.Builder(manifest_definition(recipe, suffix, labels, placed), context=self._context())
+        labels = [label for _path, label in sources] + [label for label, _archive in archives]
+        builder = c2pa.Builder(manifest_definition(recipe, suffix, labels, placed, source_type),
+                               context=self._context())
         for index, (source, label) in enumerate(sources):
             relationship = "componentOf" if placed or index else "parentOf"
             with open(source, "rb") as handle:
                 builder.add_ingredient({"title": source.name, "relationship": relationship, "label": label},
                                        EMBEDDED_MIME[source.suffix.lower()], handle)
+        for _label, archive in archives:
+            builder.add_ingredient_from_archive(io.BytesIO(archive))
         return builder
+
+    def ingredients(self, sources: Iterable[Path | str], placed: bool = False) -> Ingredients:
+        """``sources`` read once, for signing many files made from them (the
+        frames of a PNG sequence): C2PA reads and checks a whole source to
+        make it an ingredient, which for a long clip costs far more than
+        signing a frame, so each is kept as a one-ingredient archive that
+        every manifest takes as it is. A source that cannot be read is left
+        out (a shorter chain, never an unsigned file)."""
+        usable = _usable_sources([Path(s) for s in sources if s])
+        archives: list[tuple[str, bytes]] = []
+        if usable and self.enabled:
+            builder = None
+            try:
+                builder = self._builder({}, ".png", usable, placed)
+                for _source, label in usable:
+                    out = io.BytesIO()
+                    builder.write_ingredient_archive(label, out)
+                    archives.append((label, out.getvalue()))
+            except Exception as exc:  # noqa: BLE001 - an unreadable source shortens the chain, never unsigns
+                log.warning("ingredients left out: %s", _one_line(exc))
+                archives = []
+            finally:
+                if builder is not None:
+                    with contextlib.suppress(Exception):
+                        builder.close()
+        return Ingredients(archives, placed)
 
     def sign_file(self, path: Path, recipe: dict[str, Any], sources: Iterable[Path | str] = (),
                   placed: bool = False) -> SignResult:
@@ -214,18 +260,26 @@ class ContentCredentials:
         return result
 
 
+@dataclass
+class Ingredients:
+    """Sources prepared once for many manifests (``ContentCredentials.ingredients``)."""
+
+    archives: list[tuple[str, bytes]]  # (label, one-ingredient C2PA archive)
+    placed: bool = False
+
+
 def manifest_definition(recipe: dict[str, Any], suffix: str, ingredient_ids: list[str],
-                        placed: bool) -> dict[str, Any]:
+                        placed: bool, source_type: str = SOURCE_TYPE) -> dict[str, Any]:
     agent = {"name": "Studio", "version": __version__}
     model = model_info(recipe)
-    created: dict[str, Any] = {"action": "c2pa.created", "digitalSourceType": SOURCE_TYPE, "softwareAgent": agent}
+    created: dict[str, Any] = {"action": "c2pa.created", "digitalSourceType": source_type, "softwareAgent": agent}
     if model:
         created["parameters"] = {"model": model}
     actions: list[dict[str, Any]] = []
     if ingredient_ids and not placed:
         actions.append({"action": "c2pa.opened", "softwareAgent": agent,
                         "parameters": {"ingredientIds": ingredient_ids[:1]}})
-        edited = {"action": "c2pa.edited", "digitalSourceType": SOURCE_TYPE, "softwareAgent": agent,
+        edited = {"action": "c2pa.edited", "digitalSourceType": source_type, "softwareAgent": agent,
                   "parameters": {"model": model} if model else {}}
         if len(ingredient_ids) > 1:
             edited["parameters"]["ingredientIds"] = ingredient_ids[1:]
@@ -274,7 +328,7 @@ def sources_of(recipe: dict[str, Any]) -> tuple[list[str], bool]:
     if timeline:
         return timeline, True
     found = []
-    for key in ("init_image", "source"):
+    for key in ("init_image", "source", "mask"):  # the parent first; an inpainting mask is a component
         value = request.get(key) or (recipe.get(key) if isinstance(recipe.get(key), str) else "")
         if value:
             found.append(str(value))
@@ -456,6 +510,91 @@ def _from_reader(reader, c2pa) -> Credentials:
             else "", "problems": [s.get("code") for s in ingredient_state if s.get("code")],
         })
     return found
+
+
+# --- files written outside the library ---------------------------------------
+
+def write_signed(path: Path, data: bytes, recipe: dict[str, Any], sources: Iterable[Path | str] = (),
+                 placed: bool = False, *, source_type: str = SOURCE_TYPE,
+                 signing: ContentCredentials | None = None) -> str:
+    """Write ``data`` to ``path`` (atomically) with its Content Credentials:
+    the manifest inside for the formats C2PA holds, a ``<file>.c2pa`` sidecar
+    beside the others (text, JSON, MIDI, OTIO). For every file Studio saves
+    outside the library: exports and the files saved from the window.
+
+    Signs with ``signing``, else the process's policy (``current()``); with
+    none, or signing off, the bytes go as given. Returns "" or a one-line
+    warning saying why the file carries no credentials; the file is written
+    either way (a failure never loses it)."""
+    return _store(Path(path), data, recipe, sources, placed, source_type, signing, written=False)
+
+
+def sign_written(path: Path, recipe: dict[str, Any], sources: Iterable[Path | str] = (), placed: bool = False,
+                 *, source_type: str = SOURCE_TYPE, signing: ContentCredentials | None = None) -> str:
+    """``write_signed`` for a file another writer has just put at ``path``
+    (a PNG Qt saved, a copied folder's frame): signed in place."""
+    path = Path(path)
+    signing = signing if signing is not None else current()
+    if signing is None or not signing.enabled:
+        _drop_sidecar(path)
+        return ""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"Content Credentials: not signed: cannot read {path.name} ({exc.strerror or exc})"
+    return _store(path, data, recipe, sources, placed, source_type, signing, written=True)
+
+
+def _store(path: Path, data: bytes, recipe: dict[str, Any], sources: Iterable[Path | str], placed: bool,
+           source_type: str, signing: ContentCredentials | None, written: bool) -> str:
+    from studio.core.atomic import atomic_write_bytes
+
+    signing = signing if signing is not None else current()
+    result = SignResult(data)
+    if signing is not None and signing.enabled:
+        result = signing.sign_bytes(data, path.suffix, recipe, sources, placed, source_type=source_type)
+    if result.sidecar is not None:  # the sidecar first: its file, when it lands, is already vouched for
+        atomic_write_bytes(sidecar_path(path), result.sidecar)
+    else:
+        _drop_sidecar(path)  # an earlier file's manifest would call this one tampered
+    if not written or result.data is not data:
+        atomic_write_bytes(path, result.data)
+    return f"Content Credentials: {result.error}" if result.error else ""
+
+
+def _drop_sidecar(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        sidecar_path(path).unlink()
+
+
+class SequenceSigner:
+    """Signs the files of a sequence made from the same sources (the frames
+    of a PNG sequence export): the sources are read once, each file gets its
+    own manifest and recipe. After a failure the rest are written unsigned
+    (their plain recipes kept) and ``error`` says why."""
+
+    def __init__(self, signing: ContentCredentials, sources: Iterable[Path | str] = (), placed: bool = False):
+        self.signing = signing
+        self.ingredients = signing.ingredients(sources, placed)
+        self.error = ""
+
+    def sign(self, data: bytes, suffix: str, recipe: dict[str, Any]) -> bytes:
+        if self.error:
+            return data
+        result = self.signing.sign_bytes(data, suffix, recipe, ingredients=self.ingredients)
+        if result.error:
+            self.error = result.error
+        return result.data
+
+
+def sequence_signer(recipe: dict[str, Any] | None) -> SequenceSigner | None:
+    """A ``SequenceSigner`` for files made with ``recipe`` (its sources as
+    ingredients), when this process signs; None otherwise."""
+    signing = current()
+    if recipe is None or signing is None or not signing.enabled:
+        return None
+    sources, placed = sources_of(recipe)
+    return SequenceSigner(signing, sources, placed)
 
 
 _current: ContentCredentials | None = None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.core import credentials
 from studio.core.atomic import atomic_write_bytes
 from studio.core.jobs import Artifact, CancelToken, Reporter, StudioError
 from studio.core.library import make_recipe
@@ -171,7 +172,11 @@ def run_export(request: VideoExportRequest, report: Reporter, cancel: CancelToke
             signed = _sign_export(target, recipe, sources)
             data, suffix = target.read_bytes(), FORMAT_SUFFIX[request.format]
             if request.destination:
-                atomic_write_bytes(Path(request.destination).expanduser(), data)
+                out = Path(request.destination).expanduser()
+                if signed:
+                    atomic_write_bytes(out, data)
+                else:  # a format C2PA cannot hold (OTIO): the file gets its own sidecar manifest
+                    credentials.write_signed(out, data, recipe, sources, placed=True)
             if signed:  # the file the user asked for and the library's copy carry one manifest
                 return Artifact(data, suffix, project.width, project.height, (end - start) / project.fps,
                                 meta={"recipe": extra, "signed": True, "content_credentials": signed})
@@ -183,8 +188,6 @@ def _sign_export(target: Path, recipe: dict, sources: list[str]) -> dict | None:
     """Sign an exported file in place (its clips as placed ingredients) when
     this installation signs and C2PA embeds in its format; None otherwise,
     and the library signs (or sidecars) its copy."""
-    from studio.core import credentials
-
     signing = credentials.current()
     if signing is None or not signing.enabled or target.suffix.lower() not in credentials.EMBEDDED_MIME:
         return None

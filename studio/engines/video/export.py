@@ -193,9 +193,13 @@ def write_png_sequence(folder: Path, frames: Iterable[np.ndarray], total: int = 
                        recipe: dict[str, Any] | None = None, cancel: CancelToken | None = None,
                        progress: Progress | None = None, prefix: str = "frame") -> int:
     """One PNG per frame (``frame_00000.png`` ...) in ``folder``, each carrying
-    the recipe; the folder appears whole or not at all."""
+    the recipe and, when this installation signs, its own C2PA manifest (the
+    recipe's sources, a timeline's clips, as placed ingredients); the folder
+    appears whole or not at all."""
+    from studio.core.credentials import sequence_signer
     from studio.core.images import encode_png
 
+    signer = sequence_signer(recipe)
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise StudioError(f"{folder} is not empty: choose a new folder for the PNG sequence")
@@ -209,7 +213,10 @@ def write_png_sequence(folder: Path, frames: Iterable[np.ndarray], total: int = 
                 cancel.raise_if_cancelled()
             data = encode_png(np.ascontiguousarray(pixels))
             if recipe is not None:
-                data = embed(data, ".png", {**recipe, "frame": count})
+                frame_recipe = {**recipe, "frame": count}
+                data = embed(data, ".png", frame_recipe)
+                if signer is not None:
+                    data = signer.sign(data, ".png", frame_recipe)
             (temp / f"{prefix}_{count:05d}.png").write_bytes(data)
             count += 1
             if progress is not None:

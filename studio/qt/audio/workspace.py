@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from studio.core.atomic import atomic_write_bytes
 from studio.core.audio_mix import Track, decode, export_mix, resample
+from studio.core.credentials import write_signed
 from studio.core.jobs import Request, StudioError
 from studio.core.library import LibraryItem
 from studio.core.models.cards import ModelCard
@@ -436,8 +436,9 @@ def _linear_resample(chunk: np.ndarray, rate_from: int, rate_to: int) -> np.ndar
 
 def _export_mix(session, path: Path) -> str:
     summary = export_mix(session, path)
-    note = " (scaled down to avoid clipping)" if summary["scaled_down"] else ""
-    return f"Exported {path.name}{note}"
+    notes = ["scaled down to avoid clipping"] if summary["scaled_down"] else []
+    notes += [summary["credentials"]] if summary.get("credentials") else []
+    return f"Exported {path.name}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _export_midi(recipe: dict[str, Any], path: Path) -> str:
@@ -448,5 +449,8 @@ def _export_midi(recipe: dict[str, Any], path: Path) -> str:
 
     registry.load_request_types()
     # Every part, muted ones included: in a DAW they are one click from being heard.
-    atomic_write_bytes(path, midi_bytes(compose(Request.from_dict(request), apply_mute=False)))
-    return f"Exported {path.name} (every part, for a DAW)"
+    data = midi_bytes(compose(Request.from_dict(request), apply_mute=False))
+    # MIDI holds no manifest: its Content Credentials go in a .c2pa sidecar, the recipe with them.
+    made = {key: value for key, value in recipe.items() if key != "content_credentials"}  # those were the audio's
+    warning = write_signed(path, data, {**made, "export": "midi", "muted_parts": "included"})
+    return f"Exported {path.name} (every part, for a DAW)" + (f" ({warning})" if warning else "")

@@ -27,7 +27,7 @@ from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QCursor, QGuiApplication, QImage, QImageReader
 from PySide6.QtWidgets import QFileDialog, QMenu, QScrollArea, QTabWidget, QWidget
 
-from studio.core import provenance
+from studio.core import credentials, provenance
 from studio.core.jobs import Job, Request, StudioError
 from studio.core.library import LibraryItem
 from studio.core.models.cards import ModelCard
@@ -282,7 +282,7 @@ class ImageWorkspace(ImageForm, Workspace):
         values = {**self.form.request_values(), "kind": entry.kind}
         if entry.kind == "image":
             values["loras"] = self.loras.value()
-            values["mask"] = self._write_mask() if self.mode == "inpaint" else ""
+            values["mask"] = self._write_mask(str(values.get("init_image") or "")) if self.mode == "inpaint" else ""
             if self.mode == "txt2img":
                 values["init_image"] = ""  # the field keeps its path for later; text-to-image uses none
         request = Request.from_dict(values)
@@ -291,12 +291,19 @@ class ImageWorkspace(ImageForm, Workspace):
             validate()
         return request
 
-    def _write_mask(self) -> str:
+    def _write_mask(self, image: str = "") -> str:
+        """The painted mask as a PNG with Content Credentials (a person's work:
+        ``digitalCreation``); the inpainted result lists it as an ingredient."""
         mask = self.output.mask
         if mask.is_empty():
             raise StudioError("the mask is empty: paint over the area to repaint on the canvas")
         folder = self.ctx.services.paths.cache / "masks"
-        return str(mask.save(folder / f"mask-{time.strftime('%Y%m%d-%H%M%S')}-{id(mask) % 10000}.png"))
+        path = mask.save(folder / f"mask-{time.strftime('%Y%m%d-%H%M%S')}-{id(mask) % 10000}.png")
+        recipe = {"title": "Inpainting mask", "kind": "inpaint-mask", "image": image}
+        warning = credentials.sign_written(path, recipe, source_type=credentials.HUMAN_SOURCE_TYPE)
+        if warning:  # the mask is still used; only its own credentials are missing
+            log.warning("%s: %s", path.name, warning)
+        return str(path)
 
     def submit(self, request: Request) -> Job:
         """Submit a request made by an action (variations, upscale, GAN save) and follow it."""

@@ -50,7 +50,8 @@ from PySide6.QtWidgets import (
 )
 
 from studio.core import provenance
-from studio.core.atomic import atomic_write_bytes, atomic_write_text
+from studio.core.atomic import atomic_write_text
+from studio.core.credentials import write_signed
 from studio.core.jobs import Artifact, Job, Request, StudioError
 from studio.core.library import LibraryItem, make_recipe
 from studio.core.models.cards import ModelCard
@@ -92,6 +93,7 @@ class TextWorkspace(Workspace):
         self._editing: int | None = None
         self._resend: tuple[str, int] | None = None  # question and where it sits, for Regenerate
         self._saved_items: dict[str, int] = {}  # conversation id -> library item of its saved copy
+        self.export_warning = ""  # why the last exported file carries no Content Credentials, if it does not
         super().__init__(context, parent)
         # Send and Stop live beside the composer; the form's buttons stay as the
         # shared state they mirror (and what the window's actions follow).
@@ -541,11 +543,21 @@ class TextWorkspace(Workspace):
     def export_markdown(self, path: Path) -> Path:
         recipe = make_recipe(self._conversation_request(), Artifact(b"", ".md"))
         data = provenance.embed(self.conversation.to_markdown().encode("utf-8"), ".md", recipe)
-        return atomic_write_bytes(Path(path), data)
+        return self._write_export(Path(path), data, recipe)
 
     def export_json(self, path: Path) -> Path:
         recipe = make_recipe(self._conversation_request(), Artifact(b"", ".json"))
-        return atomic_write_bytes(Path(path), provenance.embed(self.conversation.to_json(), ".json", recipe))
+        return self._write_export(Path(path), provenance.embed(self.conversation.to_json(), ".json", recipe), recipe)
+
+    def _write_export(self, path: Path, data: bytes, recipe: dict) -> Path:
+        """The file with its recipe and a ``.c2pa`` Content Credentials sidecar; a
+        signing problem keeps the file and is said in the status line."""
+        self.export_warning = write_signed(path, data, recipe)
+        return path
+
+    def _exported(self, path: Path) -> None:
+        warning = self.export_warning
+        self.job_status.setText(f"Exported to {path}" + (f" ({warning})" if warning else ""))
 
     def _ask_export(self, suffix: str, name_filter: str) -> Path | None:
         default = Path.home() / (title_from(self.conversation.display_title(), 40).rstrip("…") + suffix)
@@ -555,14 +567,12 @@ class TextWorkspace(Workspace):
     def _ask_export_markdown(self) -> None:
         path = self._ask_export(".md", "Markdown (*.md)")
         if path is not None:
-            self.export_markdown(path)
-            self.job_status.setText(f"Exported to {path}")
+            self._exported(self.export_markdown(path))
 
     def _ask_export_json(self) -> None:
         path = self._ask_export(".json", "JSON (*.json)")
         if path is not None:
-            self.export_json(path)
-            self.job_status.setText(f"Exported to {path}")
+            self._exported(self.export_json(path))
 
     # --- the open conversation across sessions -----------------------------------------------------
     def _state_path(self) -> Path:

@@ -16,6 +16,7 @@ as it was.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog
 
+from studio import __version__
 from studio.core.jobs import StudioError
 from studio.core.models.cards import ModelCard
 from studio.qt.video.regenerate_dialog import RegenerateChoice, RegenerateDialog, generation_size, redraws_images
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from studio.engines.video.timeline import Timeline
     from studio.qt.tasks import Tasks
     from studio.qt.video.timeline_playback import TimelinePlayback
+
+log = logging.getLogger(__name__)
 
 RECIPE_DEPTH = 6  # edits of edits of a generated clip: how far back its prompt is looked for
 DEFAULT_GUIDANCE = 7.0
@@ -51,11 +55,12 @@ def render_still(project_state: dict, frame: int) -> tuple[int, Any]:
 
 def write_media_frame(media: str, index: int, path: Path) -> tuple[Path, int, int]:
     """Frame ``index`` of a clip's media at full size, as a PNG written
-    atomically (the frame as the propagation job will read it); returns the
-    file and the frame's width and height."""
+    atomically (the frame as the propagation job will read it) with Content
+    Credentials naming the clip as its parent; returns the file and the
+    frame's width and height."""
     from itertools import islice
 
-    from studio.core.atomic import atomic_write_bytes
+    from studio.core.credentials import write_signed
     from studio.core.images import encode_png
     from studio.engines.video.media import iter_frames
 
@@ -63,7 +68,12 @@ def write_media_frame(media: str, index: int, path: Path) -> tuple[Path, int, in
     if pixels is None:
         raise StudioError(f"{Path(media).name} has no frame {index}")
     height, width = pixels.shape[:2]
-    return atomic_write_bytes(path, encode_png(pixels)), width, height
+    recipe = {"title": f"Frame {index} of {Path(media).name}", "kind": "video-frame", "source": str(media),
+              "frame": index}
+    warning = write_signed(Path(path), encode_png(pixels), recipe, [media])
+    if warning:  # the frame is still regenerated; only its own credentials are missing
+        log.warning("%s: %s", Path(path).name, warning)
+    return Path(path), width, height
 
 
 @dataclass(frozen=True)
@@ -171,11 +181,24 @@ class KeyframeEdits(QObject):
             self.save_frame(Path(path))
 
     def save_frame(self, path: Path) -> Path:
-        from studio.core.atomic import atomic_write_bytes
+        """The playhead's frame as a PNG with its recipe and Content
+        Credentials (the clips it shows as placed ingredients)."""
+        from studio.core import provenance
+        from studio.core.credentials import write_signed
         from studio.core.images import encode_png
+        from studio.engines.video.compose import layers_at
 
-        _frame, pixels = render_still(self.editor.timeline.project.to_dict(), self.editor.playback.playhead)
-        return atomic_write_bytes(path, encode_png(pixels))
+        project = self.editor.timeline.project
+        frame, pixels = render_still(project.to_dict(), self.editor.playback.playhead)
+        sources = list(dict.fromkeys(clip.media for clip, _time, _weight in layers_at(project, frame)))
+        recipe = {"generator": f"Studio {__version__}", "title": f"Frame {frame} of {project.name or 'the timeline'}",
+                  "kind": "video-frame", "frame": frame, "sources": sources,
+                  "project": str(self.editor.timeline.path or "")}
+        path = Path(path)
+        warning = write_signed(path, provenance.embed(encode_png(pixels), ".png", recipe), recipe, sources,
+                               placed=True)
+        self.message.emit(f"Saved {path.name}" + (f" ({warning})" if warning else ""))
+        return path
 
     def choose_propagation(self) -> None:
         clip = self.editor.target_clip()

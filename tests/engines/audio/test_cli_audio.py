@@ -37,7 +37,10 @@ def test_generate_speech_music_and_sfx_write_files_and_library_entries(studio_ho
     assert soundfile.info(tmp_path / "sfx.wav").duration == 1.5
     assert [i.name for i in pretty_midi.PrettyMIDI(str(tmp_path / "music.mid")).instruments] == [
         "melody", "chords", "bass", "drums"]
-    recipe = json.loads(_studio(studio_home, "info", str(tmp_path / "music.wav")).stdout)
+    # --out takes the MIDI's Content Credentials sidecar along; `studio info` checks it.
+    assert (tmp_path / "music.mid.c2pa").exists()
+    assert "Content Credentials: valid" in _studio(studio_home, "info", str(tmp_path / "music.mid")).stdout
+    recipe = json.loads(_studio(studio_home, "info", "--json", str(tmp_path / "music.wav")).stdout)
     assert recipe["request"]["mode"] == "dorian" and recipe["request"]["tempo"] == 150.0
     assert recipe["engine"] == "composer" and recipe["ai_generated"] is True
     listing = _studio(studio_home, "library", "list").stdout

@@ -13,6 +13,7 @@ import pytest
 
 from studio.core import provenance
 from studio.core.audio_mix import decode
+from studio.core.credentials import read_credentials
 from studio.core.jobs import JobState
 from studio.engines import registry
 from studio.engines.audio.requests import MusicRequest, SfxRequest, SpeechRequest
@@ -129,6 +130,9 @@ def test_music_reuse_export_and_library_items(qtbot, window, audio, tmp_path):
     midi = pretty_midi.PrettyMIDI(str(midi_path))
     assert midi.get_tempo_changes()[1][0] == pytest.approx(150.0)
     assert len(midi.instruments) >= 3
+    # MIDI holds no manifest: its Content Credentials (with the recipe) are in a sidecar.
+    found = read_credentials(midi_path, window.services.paths.config)
+    assert found.state == "valid" and found.sidecar and found.recipe["request"]["tempo"] == 150.0
 
     # The mix, with every track's recipe and the AI-generated mark.
     mix_path = tmp_path / "mix.flac"
@@ -138,6 +142,8 @@ def test_music_reuse_export_and_library_items(qtbot, window, audio, tmp_path):
     assert recipe["ai_generated"] and recipe["mixdown"][0]["recipe"]["request"]["key"] == "D"
     samples, rate = decode(mix_path)
     assert rate == SESSION_RATE and len(samples) == track.clip.frames
+    found = read_credentials(mix_path, window.services.paths.config)  # signed inside, its track an ingredient
+    assert found.state == "valid" and [i["title"] for i in found.ingredients] == [item.path.name]
 
     # Reuse settings puts the piece back into the Music tab, seed locked.
     audio.set_kind("speech")

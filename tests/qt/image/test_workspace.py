@@ -8,6 +8,7 @@ explorer renders frames while a slider moves and saves them."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QListWidget
 
+from studio.core.credentials import HUMAN_SOURCE_TYPE, read_credentials
 from studio.core.jobs import JobState
 from studio.core.provenance import read_recipe
 from studio.engines.image.requests import GanRequest, ImageRequest, UpscaleRequest
@@ -114,7 +116,13 @@ def test_inpainting_with_a_mask_painted_on_the_canvas(qtbot, image_window, tmp_p
     assert request.mode == "inpaint" and request.init_image == str(init)
     painted = np.asarray(Image.open(request.mask))
     assert painted.shape == (64, 64) and painted.max() == 255 and painted[0, 0] == 0
+    config = window.services.paths.config
+    mask_credentials = read_credentials(request.mask, config)  # a person painted it, and it says so
+    assert mask_credentials.state == "valid"
+    assert mask_credentials.actions == [{"action": "c2pa.created", "source_type": HUMAN_SOURCE_TYPE}]
     _, item = finished.args
+    assert [i["title"] for i in read_credentials(item.path, config).ingredients] == [
+        "init.png", Path(request.mask).name]
     qtbot.waitUntil(lambda: workspace.shown_path == str(item.path), timeout=10000)
     assert workspace.canvas.has_before() and workspace.output.compare_button.isEnabled()
     workspace.output.compare_button.setChecked(True)

@@ -13,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
+from studio.core.credentials import read_credentials
 from studio.core.provenance import read_recipe
 from studio.engines.text.conversation import Conversation
 from studio.engines.text.presets import PresetStore, clean_image_prompt, format_stop, parse_stop
@@ -214,6 +215,10 @@ def test_save_reopen_exactly_and_export(qtbot, text, tmp_path):
     assert "# Seaside plans" in text_md and "### Assistant" in text_md and "tokens/s" in text_md
     assert read_recipe(markdown)["ai_generated"] is True
     assert read_recipe(exported)["request"]["kind"] == "text-conversation"
+    for path in (markdown, exported):  # Content Credentials in a sidecar beside each exported file
+        found = read_credentials(path, window.services.paths.config)
+        assert found.state == "valid" and found.sidecar, (path.name, found.reason)
+        assert found.recipe["request"]["kind"] == "text-conversation"
     assert Conversation.from_json(exported.read_bytes()).to_document() == document
 
     # A reply from the Library opens as the conversation up to that reply.

@@ -8,6 +8,7 @@ clip as it was."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,6 +99,28 @@ def _regenerate(qtbot, window, editor, clip_id: int, carry: bool):
     # Carried over the whole clip, or over the playhead's frame alone.
     assert (edit["start"], edit["end"]) == ((0, FRAMES) if carry else (PLAYHEAD, PLAYHEAD + 1))
     return image_item, read_image(request["init_image"])
+
+
+def test_a_saved_frame_and_a_frame_read_for_regeneration_carry_credentials(qtbot, clip_editor, tmp_path):
+    from studio.core.credentials import read_credentials
+    from studio.core.provenance import read_recipe
+    from studio.qt.video.timeline_keyframes import write_media_frame
+
+    window, _workspace, editor, clip_id = clip_editor
+    config = window.services.paths.config
+    media = editor.timeline.project.find(clip_id)[1].media
+    saved = editor.keyframes.save_frame(tmp_path / "still.png")
+    found = read_credentials(saved, config)
+    assert found.state == "valid", found.reason
+    assert [a["action"] for a in found.actions] == ["c2pa.created", "c2pa.placed"]
+    assert [(i["title"], i["relationship"]) for i in found.ingredients] == [(Path(media).name, "componentOf")]
+    assert read_recipe(saved)["frame"] == PLAYHEAD
+    assert np.array_equal(read_image(saved), render_still(editor.timeline.project.to_dict(), PLAYHEAD)[1])
+    path, width, height = write_media_frame(media, PLAYHEAD, tmp_path / "for-the-job.png")
+    found = read_credentials(path, config)
+    assert (width, height) == (64, 64) and found.state == "valid"
+    assert [a["action"] for a in found.actions] == ["c2pa.opened", "c2pa.edited"]
+    assert [(i["title"], i["relationship"]) for i in found.ingredients] == [(Path(media).name, "parentOf")]
 
 
 def test_regenerate_one_frame_then_carry_it_and_undo_each(qtbot, clip_editor, tmp_path):

@@ -276,7 +276,14 @@ def midi_bytes(midi: Any) -> bytes:
 
 
 def export_midi(request: MusicRequest, path: str | Path, apply_mute: bool = False) -> Path:
-    """Write the request's piece as a Standard MIDI File (all tracks by default)."""
+    """Write the request's piece as a Standard MIDI File (all tracks by
+    default), with a ``.c2pa`` Content Credentials sidecar holding its recipe
+    when this installation signs (a signing problem is logged; the file stays)."""
+    from studio.core.credentials import write_signed
+    from studio.core.jobs import Artifact
+    from studio.core.library import make_recipe
+
     path = Path(path)
-    path.write_bytes(midi_bytes(compose(request, apply_mute=apply_mute)))
+    write_signed(path, midi_bytes(compose(request, apply_mute=apply_mute)),
+                 {**make_recipe(request, Artifact(b"", ".mid")), "export": "midi"})
     return path
