@@ -168,9 +168,31 @@ def find_damage(data: bytes, suffix: str, path: Path) -> str:
                 break
         if offset + 2 > len(data) or data[offset] != 0xFF or data[offset + 1] & 0xFC != 0xF8:
             return "FLAC has no audio frames after its metadata (truncated or corrupted)"
-        return ""
+        return _flac_audio_damage(data)
     if suffix in CONTAINER_SUFFIXES:
         return _container_damage(path)
+    return ""
+
+
+def _flac_audio_damage(data: bytes) -> str:
+    """Whether the FLAC's audio decodes to the end and to the length its
+    STREAMINFO block promises (a file cut mid-audio has sound metadata)."""
+    import io
+
+    import soundfile
+
+    promised = 0
+    if data[4] & 0x7F == 0 and len(data) >= 8 + 18:  # STREAMINFO first, as FLAC requires
+        info = data[8:8 + 18]
+        promised = ((info[13] & 0x0F) << 32) | int.from_bytes(info[14:18], "big")  # 36 bits; 0: unknown
+    decoded = 0
+    try:
+        for block in soundfile.blocks(io.BytesIO(data), blocksize=65536, dtype="int16"):
+            decoded += len(block)
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
+        return f"FLAC audio does not decode ({str(exc).strip().rstrip('.')}): truncated or corrupted"
+    if promised and decoded < promised:
+        return f"FLAC audio ends early ({decoded} of {promised} samples): truncated file"
     return ""
 
 

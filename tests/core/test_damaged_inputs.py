@@ -128,3 +128,20 @@ def test_a_flac_behind_an_id3_tag_is_read_and_checked(tmp_path):
     path.write_bytes(data[: len(body) + 30])
     with pytest.raises(StudioError, match="damaged"):
         provenance.read_recipe(path)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9])
+def test_a_flac_cut_mid_audio_reads_as_truncated(tmp_path, keep, capsys):
+    """The metadata (with the recipe) is whole; the audio frames stop early."""
+    import soundfile
+
+    path = tmp_path / "cut.flac"
+    noise = np.random.default_rng(3).normal(0, 0.2, (96000, 1))
+    soundfile.write(path, noise, 48000, format="FLAC")
+    whole = path.read_bytes()
+    path.write_bytes(provenance.embed(whole, ".flac", RECIPE)[: int(len(whole) * keep)])
+    with pytest.raises(StudioError) as caught:
+        provenance.read_recipe(path)
+    assert "FLAC audio" in str(caught.value) and "truncated" in str(caught.value)
+    code, err = info(path, capsys)
+    assert code != 0 and "Traceback" not in err and "FLAC audio" in err
