@@ -173,7 +173,8 @@ def read_gguf_header(path: Path) -> dict[str, Any]:
             key = string().decode("utf-8", "replace")
             kind = reader.unpack("<I")
             result = value(kind)
-            if key in ("general.architecture", "general.name") and isinstance(result, bytes) and kind == 8:
+            if key in ("general.architecture", "general.name", "general.type") and isinstance(result, bytes) \
+                    and kind == 8:
                 info[key] = result.decode("utf-8", "replace")[:200]
             if "general.architecture" in info and "general.name" in info:
                 break
@@ -364,6 +365,8 @@ def classify_file(path: Path, source: str, lora_folder: bool = False) -> ModelCa
         except FormatError as exc:
             card.error = str(exc) if "magic" in str(exc) else f"GGUF file could not be read: {exc}"
             return card
+        if info.get("general.type") == "adapter":
+            return None  # a llama.cpp LoRA adapter: not a model of its own (a text LoRA's card uses it)
         card.extra["gguf_version"] = info["version"]
         if info.get("general.architecture"):
             card.architecture = info["general.architecture"]

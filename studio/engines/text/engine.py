@@ -63,10 +63,15 @@ _BACKENDS = {
 def backend_for(card: ModelCard) -> str:
     """Which backend runs ``card``: a server's model runs there; a GGUF runs
     quantised in llama.cpp when it is installed (the transformers conversion
-    is the fallback, and the choice for cards that say so); the rest run in
+    is the fallback, and the choice for cards that say so), and so does a
+    text LoRA of such a GGUF (as a llama.cpp adapter); the rest run in
     transformers."""
     if card.format == "openai-server":
         return "server"
+    if card.format == "text-lora":
+        from studio.engines.text.personalise import runs_in_llama
+
+        return "llama.cpp" if runs_in_llama(card) else "transformers"
     if card.format == "gguf" and card.extra.get("backend", "") != "transformers":
         from studio.engines.text.llama import llama_available
 

@@ -19,8 +19,14 @@ model are serialised by its lock. The KV cache is kept between replies, so
 the next turn of a chat evaluates only its new tokens; the sampler is seeded
 on every reply, so the same seed and settings give the same text.
 
+A text LoRA trained by Studio on a GGUF model runs here too: its base GGUF
+with the LoRA applied as a llama.cpp adapter (``apply_lora``; converted from
+peft's files by ``studio.engines.text.lora_gguf``, once, beside them), and
+the reply's ``loaded_from`` names both files.
+
 A file llama.cpp cannot load (damaged, or an architecture this build does
-not know) is tried through transformers' GGUF conversion instead, with a
+not know), or a LoRA it cannot take, is tried through transformers instead
+(the GGUF conversion; for a LoRA, the base with the adapter merged), with a
 notice; when neither can load it the error is one line naming the model."""
 
 from __future__ import annotations
@@ -128,16 +134,18 @@ class LlamaModel:
     lock, the chat template, and the memory it holds (``memory_bytes``:
     the mapped file plus the KV cache), which the model manager accounts."""
 
-    def __init__(self, llm: Any, path: Path, n_ctx_asked: int, kv_bytes_per_value: float = KV_BYTES_F16) -> None:
+    def __init__(self, llm: Any, path: Path, n_ctx_asked: int, kv_bytes_per_value: float = KV_BYTES_F16,
+                 lora_path: Path | None = None) -> None:
         self.llm = llm
         self.path = Path(path)
+        self.lora_path = Path(lora_path) if lora_path is not None else None  # a GGUF LoRA adapter applied
         self.n_ctx_asked = n_ctx_asked  # 0: the default (the model's own, capped)
         self.lock = threading.Lock()
         self.metadata: dict[str, Any] = dict(llm.metadata or {})
         self.chat_template: str = self.metadata.get("tokenizer.chat_template", "") or ""
         self.n_ctx = int(llm.n_ctx())
         self.n_ctx_train = _n_ctx_train(llm)
-        self.file_bytes = self.path.stat().st_size
+        self.file_bytes = self.path.stat().st_size + (self.lora_path.stat().st_size if self.lora_path else 0)
         self.kv_bytes_per_value = kv_bytes_per_value
         self.kv_cache_bytes = kv_cache_bytes(self.metadata, self.n_ctx, _layer_count(llm), int(llm.n_embd()),
                                              kv_bytes_per_value)
@@ -145,6 +153,13 @@ class LlamaModel:
         self.tokenizer = LlamaTokenizer(self)
         self.last_prompt = ""  # the prompt text of the latest reply, as the template wrote it
         self._formatter: Any = None
+
+    @property
+    def source(self) -> str:
+        """Where the reply ran: the GGUF file, and the LoRA adapter applied to it."""
+        if self.lora_path is None:
+            return str(self.path)
+        return f"{self.path} + LoRA {self.lora_path} (llama.cpp: the base GGUF with the LoRA as a GGUF adapter)"
 
     # --- prompt ---------------------------------------------------------------------
     def formatter(self) -> Any:
@@ -219,15 +234,31 @@ class LlamaLoadError(StudioError):
         self.reason = reason
 
 
+def model_files(card: ModelCard) -> tuple[Path, Path | None]:
+    """The GGUF that runs ``card`` and the GGUF LoRA adapter applied to it
+    (a text LoRA's base and its adapter, converted if needed; else none)."""
+    if card.format != "text-lora":
+        return Path(card.path), None
+    from studio.engines.text.personalise import llama_files
+
+    try:
+        return llama_files(card)
+    except StudioError as exc:
+        reason = f"the LoRA could not be written for llama.cpp: {str(exc).removeprefix(f'{card.name}: ')}"
+        _failed[_identity(Path(card.path))] = reason
+        raise LlamaLoadError(card, reason) from exc
+
+
 def open_model(card: ModelCard, n_ctx: int = 0) -> LlamaModel:
     """Load ``card``'s GGUF in llama.cpp with a context of ``n_ctx`` tokens
-    (0: the model's own, capped at ``DEFAULT_CONTEXT``)."""
+    (0: the model's own, capped at ``DEFAULT_CONTEXT``); a text LoRA's base
+    with its adapter applied."""
     import llama_cpp
 
-    path = Path(card.path)
-    key = _identity(path)
+    key = _identity(Path(card.path))
     if key in _failed:
         raise LlamaLoadError(card, _failed[key])
+    path, lora = model_files(card)
 
     kv_bytes = KV_BYTES_8BIT
 
@@ -236,27 +267,81 @@ def open_model(card: ModelCard, n_ctx: int = 0) -> LlamaModel:
         threads = physical_cores()
         options = {"model_path": str(path), "n_ctx": context, "n_threads": threads, "n_threads_batch": threads,
                    "n_gpu_layers": gpu_layers(), "verbose": False}
+        llm = None
         if kv_bytes == KV_BYTES_8BIT:
             try:
-                return llama_cpp.Llama(**options, **KV_CACHE_8BIT)
+                llm = llama_cpp.Llama(**options, **KV_CACHE_8BIT)
             except (ValueError, RuntimeError) as exc:
                 log.info("%s: no 8-bit KV cache (%s); using f16", path.name, exc)
                 kv_bytes = KV_BYTES_F16
-        return llama_cpp.Llama(**options)
+        if llm is None:
+            llm = llama_cpp.Llama(**options)
+        if lora is not None:
+            try:
+                apply_lora(llm, lora)
+            except BaseException:
+                llm.close()
+                raise
+        return llm
 
     try:
         llm = llama(n_ctx or DEFAULT_CONTEXT)
     except MemoryError:
         raise
     except Exception as exc:
-        reason = _reason(path, exc)
+        reason = _lora_reason(lora, path, exc) if isinstance(exc, LoraRefusedError) else _reason(path, exc)
         _failed[key] = reason
         raise LlamaLoadError(card, reason) from exc
     trained = _n_ctx_train(llm)
     if not n_ctx and 0 < trained < DEFAULT_CONTEXT:  # a model trained on a shorter context
         llm.close()
         llm = llama(trained)
-    return LlamaModel(llm, path, n_ctx, kv_bytes)
+    return LlamaModel(llm, path, n_ctx, kv_bytes, lora)
+
+
+class LoraRefusedError(Exception):
+    """llama.cpp would not take a LoRA adapter."""
+
+
+def apply_lora(llm: Any, lora: Path, scale: float = 1.0) -> None:
+    """Load the GGUF LoRA adapter at ``lora`` and apply it to ``llm``'s context.
+
+    Done here rather than through ``Llama(lora_path=...)``: llama-cpp-python
+    0.3.36 tests the adapter it gets back against ``None``, which a failed
+    load (a NULL pointer) never is, so a refused adapter went on to crash
+    the process in the first decode. It also keeps the base memory-mapped
+    (that binding reads the whole base into memory whenever it has a
+    ``lora_path``), which llama.cpp allows since it applies adapters in its
+    graph and leaves the base weights alone. The adapter is freed with the
+    ``Llama``, before its model."""
+    import ctypes
+
+    import llama_cpp
+
+    try:
+        model, context, stack = llm._model.model, llm._ctx.ctx, llm._stack
+    except AttributeError as exc:
+        raise LoraRefusedError(f"this llama-cpp-python cannot apply adapters ({exc})") from exc
+    adapter = llama_cpp.llama_adapter_lora_init(model, str(lora).encode("utf-8"))
+    if not adapter:  # NULL: llama.cpp logged why
+        raise LoraRefusedError(f"llama.cpp did not load {lora.name}")
+    stack.callback(llama_cpp.llama_adapter_lora_free, adapter)
+    adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(adapter)
+    scales = (ctypes.c_float * 1)(scale)
+    if llama_cpp.llama_set_adapters_lora(context, adapters, 1, scales):
+        raise LoraRefusedError(f"llama.cpp did not apply {lora.name}")
+
+
+def _lora_reason(lora: Path, base: Path, exc: BaseException) -> str:
+    """Why llama.cpp refused a LoRA adapter (it logs the detail only), from
+    the checks it makes, repeated on the files."""
+    from studio.engines.text.lora_gguf import LoraGGUFError, check_adapter
+
+    try:
+        check_adapter(lora, base)
+    except LoraGGUFError as found:
+        return f"it refused the LoRA adapter {lora.name}: {found}"
+    return f"it refused the LoRA adapter {lora.name} ({exc})"
 
 
 def _reason(path: Path, exc: BaseException) -> str:
@@ -332,7 +417,7 @@ def reply_with_llama(card: ModelCard, request: Any, report: Reporter, cancel: Ca
         generate(model, fitted.ids, request, fitted.max_new_tokens, stream, cancel)
     finally:
         model.lock.release()
-    return Reply(len(fitted.ids), fitted.notice, fitted.dropped, str(card.path), backend="llama.cpp")
+    return Reply(len(fitted.ids), fitted.notice, fitted.dropped, model.source, backend="llama.cpp")
 
 
 def generate(model: LlamaModel, ids: Sequence[int], request: Any, max_new_tokens: int, stream: Any,
@@ -363,7 +448,8 @@ def generate(model: LlamaModel, ids: Sequence[int], request: Any, max_new_tokens
 
 def _fall_back(card: ModelCard, request: Any, report: Reporter, cancel: CancelToken, stream: Any,
                failure: LlamaLoadError) -> Any:
-    """Run the GGUF through transformers' conversion when llama.cpp cannot load it."""
+    """Run the GGUF through transformers' conversion when llama.cpp cannot load
+    it (a text LoRA: its base there, with the adapter merged)."""
     from dataclasses import replace
 
     from studio.engines.text.engine import reply_with_transformers
@@ -378,5 +464,9 @@ def _fall_back(card: ModelCard, request: Any, report: Reporter, cancel: CancelTo
         other = other.removeprefix(f"{card.name}: ")
         raise StudioError(f"{card.name} cannot be loaded: llama.cpp failed ({failure.reason}), "
                           f"and so did transformers ({other})") from exc
-    notice = f"llama.cpp could not load this file ({failure.reason}); it ran through transformers instead"
+    if card.format == "text-lora":
+        notice = (f"llama.cpp could not run this LoRA ({failure.reason}); it ran in transformers with the LoRA "
+                  "merged instead")
+    else:
+        notice = f"llama.cpp could not load this file ({failure.reason}); it ran through transformers instead"
     return replace(reply, notice="; ".join(n for n in (notice, reply.notice) if n))
