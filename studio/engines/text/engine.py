@@ -106,8 +106,7 @@ def reply_with_transformers(card: ModelCard, request: TextRequest, report: Repor
     lm = load(card, report, cancel)
     cancel.raise_if_cancelled()
     stream.tokenizer = lm.tokenizer
-    fitted = templating.fit(lm.tokenizer, request.system, request.history, request.prompt,
-                            request.context_length or lm.context_length, request.max_new_tokens)
+    fitted = templating.fit_request(lm.tokenizer, request, request.context_length or lm.context_length)
     stream.started = stream.clock()  # time the reply, not the load
     generate(lm, fitted.ids, request, fitted.max_new_tokens, stream, cancel)
     return Reply(len(fitted.ids), fitted.notice, fitted.dropped, lm.source)

@@ -410,8 +410,7 @@ def reply_with_llama(card: ModelCard, request: Any, report: Reporter, cancel: Ca
     else:
         raise StudioError(f"{card.name}: the model was unloaded while this reply waited for it; try again")
     try:
-        fitted = templating.fit(model.tokenizer, request.system, request.history, request.prompt,
-                                request.context_length or model.n_ctx, request.max_new_tokens)
+        fitted = templating.fit_request(model.tokenizer, request, request.context_length or model.n_ctx)
         model.last_prompt = model.llm.detokenize(fitted.ids, special=True).decode("utf-8", errors="replace")
         stream.started = stream.clock()  # time the reply, not the load
         generate(model, fitted.ids, request, fitted.max_new_tokens, stream, cancel)

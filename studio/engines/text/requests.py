@@ -49,6 +49,7 @@ class TextRequest(Request):
     title: str = ""  # the conversation's title
     conversation_id: str = ""
     preset: str = ""  # a label only: the preset's values are already in the fields above
+    continuation: bool = False  # continue ``prompt`` as plain text, without the chat template
 
     HELP: ClassVar[dict[str, str]] = {
         "prompt": "the message to reply to",
@@ -64,6 +65,8 @@ class TextRequest(Request):
         "title": "the conversation's title in the library (empty: from the first message)",
         "conversation_id": "the id the saved conversation gets (empty: a new id)",
         "preset": "the name of the sampling preset used, recorded as a label",
+        "continuation": "continue the prompt as plain text instead of answering it as a chat message "
+                        "(local models; a server is always asked as a chat)",
     }
 
     def __post_init__(self) -> None:

@@ -3,9 +3,12 @@
 A suggestion is one short, greedy reply of the chosen text model through
 the same backend a chat reply uses (transformers, llama.cpp, or an
 OpenAI-compatible server: ``engine.backend_for``), so every text engine
-can suggest. The model is told to continue the text and is given its tail;
-the reply is cleaned of what chat models add (quotes, a repeat of the last
-words, a second line) and cut to ``MAX_WORDS`` words. Pieces stream to
+can suggest. A local model simply continues the document's tail as plain
+text (a ``continuation`` request: no chat template), so its first token is
+already the next word. A server model is asked through its chat API to
+continue the text; its reply is cleaned of what chat models add (quotes, a
+repeat of the last words, a second line). Either is cut to ``MAX_WORDS``
+words. Pieces stream to
 ``on_text`` as they arrive (the suggestion so far), and the cancel token
 ends it within one token. Nothing is queued or stored."""
 
@@ -26,8 +29,29 @@ ECHO_TOKENS = 40  # small chat models often repeat the last sentence first: room
 INSTRUCTION = "Continue this text with the next few words only:\n\n"
 
 
+def continuation_for(model_id: str, before: str) -> TextRequest:
+    """The request that continues ``before`` as plain text on a local model
+    (the tail without trailing spaces: the model writes the next word's own)."""
+    tail = before[-TAIL_CHARS:].strip()
+    return TextRequest(prompt=tail or "…", model_id=model_id, temperature=0.0, max_new_tokens=MAX_NEW_TOKENS,
+                       repetition_penalty=1.1, stop=("\n",), seed=0, continuation=True)
+
+
+def clean_continuation(text: str, before: str) -> str:
+    """A plain continuation as ghost text: its first line, at most ``MAX_WORDS``
+    words, its leading space kept (none where ``before`` already ends in one,
+    none inside a word being typed)."""
+    text = text.split("\n", 1)[0]
+    if not before or before[-1].isspace():
+        text = text.lstrip()
+    lead = text[: len(text) - len(text.lstrip())]
+    words = re.findall(r"\S+\s*", text.lstrip())
+    body = "".join(words[:MAX_WORDS]).rstrip()
+    return lead[:1] + body if body else ""
+
+
 def request_for(model_id: str, before: str) -> TextRequest:
-    """The reply request that asks ``model_id`` to continue ``before``."""
+    """The chat request that asks a server's ``model_id`` to continue ``before``."""
     tail = before[-TAIL_CHARS:].lstrip()
     last_sentence = re.split(r"(?<=[.!?])\s+", tail)[-1]
     echo = min(ECHO_TOKENS, 2 * len(last_sentence.split()))
@@ -69,18 +93,21 @@ def suggest(model_id: str, before: str, cancel: CancelToken,
     from studio.engines.text.engine import _BACKENDS, backend_for
     from studio.engines.text.streaming import TextStream
 
-    request = request_for(model_id, before)
     card = context.find_card(model_id, "text")
+    backend = backend_for(card)
+    local = backend != "server"
+    request = continuation_for(model_id, before) if local else request_for(model_id, before)
+    tidy = clean_continuation if local else clean
 
     def streamed(piece) -> None:
         if on_text is not None and not cancel.cancelled:
-            shown = clean(piece.full, before)
+            shown = tidy(piece.full, before)
             if shown.strip():
                 on_text(shown)
 
     stream = TextStream(None, streamed, request.stop)
-    resolve(_BACKENDS[backend_for(card)])(card, request, NullReporter(), cancel, stream)
+    resolve(_BACKENDS[backend])(card, request, NullReporter(), cancel, stream)
     if stream.tokenizer is not None:
         stream.end()
     cancel.raise_if_cancelled()
-    return clean(stream.text, before)
+    return tidy(stream.text, before)

@@ -84,6 +84,23 @@ class FittedPrompt:
     notice: str
 
 
+def fit_request(tokenizer: Any, request: Any, context: int) -> FittedPrompt:
+    """``fit`` for a ``TextRequest``: its conversation, or for a continuation
+    its prompt as plain text (the end of it that fits)."""
+    if getattr(request, "continuation", False):
+        return fit_text(tokenizer, request.prompt, context, request.max_new_tokens)
+    return fit(tokenizer, request.system, request.history, request.prompt, context, request.max_new_tokens)
+
+
+def fit_text(tokenizer: Any, text: str, context: int, max_new_tokens: int) -> FittedPrompt:
+    """Plain text to be continued, without a chat template: its last tokens
+    that leave ``max_new_tokens`` of the context free."""
+    ids = encode(tokenizer, text)
+    budget = max(1, context - max_new_tokens)
+    notice = "" if len(ids) <= budget else f"only the last {budget} tokens of the text were read"
+    return FittedPrompt(ids[-budget:], 0, max_new_tokens, notice)
+
+
 def fit(tokenizer: Any, system: str, history: Sequence[tuple[str, str]], prompt: str,
         context: int, max_new_tokens: int) -> FittedPrompt:
     """The prompt's ids with as much history as fits in ``context`` tokens

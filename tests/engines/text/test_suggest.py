@@ -32,6 +32,37 @@ def test_the_request_is_greedy_short_and_reads_the_tail():
     assert request.max_new_tokens <= suggest.MAX_NEW_TOKENS + suggest.ECHO_TOKENS
 
 
+def test_a_local_continuation_keeps_the_models_own_spacing():
+    assert suggest.clean_continuation(" your hard work this year and every year after", "Thank you all for") == \
+        " your hard work this year and every year"  # eight words
+    assert suggest.clean_continuation(" your help", "Thank you all for ") == "your help"  # the space is typed
+    assert suggest.clean_continuation("et today.\nNext", "The harbour was qui") == "et today."  # inside a word
+    assert suggest.clean_continuation("\nNothing", "Text") == ""
+
+
+def test_a_continuation_request_is_the_plain_tail_without_trailing_space():
+    request = suggest.continuation_for("m", "b" * 2000 + " the end of it ")
+    assert request.continuation and request.temperature == 0.0
+    assert request.prompt.endswith("the end of it") and len(request.prompt) <= suggest.TAIL_CHARS
+    assert request.max_new_tokens == suggest.MAX_NEW_TOKENS
+
+
+def test_a_continuation_is_fitted_as_plain_text_not_a_chat(tiny):
+    from transformers import AutoTokenizer
+
+    from studio.engines.text import templating
+    from studio.engines.text.requests import TextRequest
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny.llama))
+    text = "Once upon a time, a small fox"
+    plain = templating.fit_request(tokenizer, TextRequest(prompt=text, continuation=True, max_new_tokens=8), 512)
+    chat = templating.fit_request(tokenizer, TextRequest(prompt=text, max_new_tokens=8), 512)
+    assert plain.ids == templating.encode(tokenizer, text)
+    assert chat.ids != plain.ids
+    short = templating.fit_request(tokenizer, TextRequest(prompt=text * 40, continuation=True, max_new_tokens=8), 64)
+    assert len(short.ids) == 56 and short.notice and short.ids == templating.encode(tokenizer, text * 40)[-56:]
+
+
 @pytest.mark.parametrize("which", ["transformers", "llama.cpp"])
 def test_every_local_backend_suggests_and_streams(studio, tiny, which):
     if which == "llama.cpp" and importlib.util.find_spec("llama_cpp") is None:
