@@ -65,15 +65,11 @@ class MaskLayer(QObject):
     def continue_stroke(self, point: QPointF) -> None:
         if self.image.isNull() or self._last is None:
             return
-        # Dabs a quarter of a brush apart make a smooth line at any mouse speed.
-        spacing = max(1.0, self.brush_size / 4)
-        delta = point - self._last
-        distance = (delta.x() ** 2 + delta.y() ** 2) ** 0.5
-        steps = int(distance // spacing)
-        for index in range(1, steps + 1):
-            self._dab(self._last + delta * (index * spacing / distance))
-        if steps:
-            self._last = self._last + delta * (steps * spacing / distance)
+        dabs = dab_points(self._last, point, max(1.0, self.brush_size / 4))
+        for dab in dabs:
+            self._dab(dab)
+        if dabs:
+            self._last = dabs[-1]
         self.changed.emit()
 
     def end_stroke(self) -> None:
@@ -144,6 +140,16 @@ class MaskLayer(QObject):
         painter.drawImage(0, 0, alpha)
         painter.end()
         return layer
+
+
+def dab_points(last: QPointF, point: QPointF, spacing: float) -> list[QPointF]:
+    """Where a brush moving from ``last`` towards ``point`` sets down, ``spacing``
+    apart (the last one at most ``spacing`` short of ``point``): dabs a quarter of
+    a brush apart make a smooth line at any mouse speed."""
+    delta = point - last
+    distance = (delta.x() ** 2 + delta.y() ** 2) ** 0.5
+    steps = int(distance // spacing)
+    return [last + delta * (index * spacing / distance) for index in range(1, steps + 1)]
 
 
 def brush_cursor_pen(colour: QColor) -> QPen:

@@ -19,6 +19,8 @@ from PySide6.QtCore import QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QButtonGroup, QColorDialog, QLabel, QSlider, QToolBar, QToolButton
 
+from studio.qt.image.mask_painter import dab_points
+
 if TYPE_CHECKING:  # numpy is imported on first use: the window shows without it
     import numpy as np
 
@@ -95,14 +97,11 @@ class PaintLayer(QObject):
     def continue_stroke(self, point: QPointF) -> None:
         if self.image.isNull() or self._last is None:
             return
-        spacing = max(0.5, self.brush_size / 4)
-        delta = point - self._last
-        distance = (delta.x() ** 2 + delta.y() ** 2) ** 0.5
-        steps = int(distance // spacing)
-        for index in range(1, steps + 1):
-            self._dab(self._last + delta * (index * spacing / distance))
-        if steps:
-            self._last = self._last + delta * (steps * spacing / distance)
+        dabs = dab_points(self._last, point, max(0.5, self.brush_size / 4))
+        for dab in dabs:
+            self._dab(dab)
+        if dabs:
+            self._last = dabs[-1]
             self.changed.emit()
 
     def end_stroke(self) -> None:
