@@ -43,9 +43,10 @@ def image_part(work: Path, count: int, grid: Path | None) -> dict:
     from studio.engines.image.lora import LoraState, apply_loras
     from studio.training.evaluate import caption_grid, held_out_samples, save_png
     from studio.training.lora.dataset import load_folder
-    from studio.training.lora.hexagons import SAMPLE_PROMPT, held_out, score, write_training_set
+    from studio.training.lora.hexagons import SAMPLE_PROMPT, autoencoder_ceiling, held_out, score, write_training_set
     from studio.training.lora.image import defaults_for, train_image_lora
     from studio.training.lora.kohya import kohya_state
+    from studio.training.lora.prior import starter_prior
     from studio.training.starter import load_pipeline
 
     write_training_set(work / "hexagons", count=20)
@@ -53,7 +54,8 @@ def image_part(work: Path, count: int, grid: Path | None) -> dict:
     config = replace(defaults_for(64), sample_prompt=SAMPLE_PROMPT, sample_every=10**9)
     pipe = load_pipeline()
     began = time.perf_counter()
-    train_image_lora(pipe, images, config, work / "run", "cpu",
+    prior = starter_prior(config.prior_count) if config.prior_weight > 0 else None  # as the lora job does
+    train_image_lora(pipe, images, config, work / "run", "cpu", prior_images=prior,
                      on_step=lambda s, n, loss, eta: s % 50 == 0 and print(f"  step {s}/{n} loss {loss:.4f}",
                                                                            flush=True))
     train_minutes = (time.perf_counter() - began) / 60
@@ -72,11 +74,13 @@ def image_part(work: Path, count: int, grid: Path | None) -> dict:
     before, before_images = score(plain, hexagons)
     print(f"  hexagon accuracy without {before:.3f}", flush=True)
     base_own, _ = score(plain, base_samples)
+    ceiling = autoencoder_ceiling(plain, hexagons)
     if grid:
         pictures = before_images[:8] + after_images[:8]
         labels = [f"before: {s.caption}" for s in hexagons[:8]] + [f"LoRA: {s.caption}" for s in hexagons[:8]]
         save_png(caption_grid(pictures, labels, columns=8, scale=3), grid)
     return {"hexagon_acc_before": round(before, 4), "hexagon_acc_after": round(after, 4),
+            "hexagon_acc_ceiling": round(ceiling, 4),
             "base_shape_acc_with_lora": round(base_with, 4), "base_shape_acc_own": round(base_own, 4),
             "train_minutes": round(train_minutes, 2), "lora_mb": round(lora.stat().st_size / 2**20, 3),
             "image_count": count}
@@ -104,7 +108,8 @@ def text_part(work: Path, steps: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("all", "image", "text"), default="all")
+    parser.add_argument("--part", choices=("all", "image", "text"), default="all",
+                        help="image or text: only that part, in this process (default: both, in two processes)")
     parser.add_argument("--count", type=int, default=200, help="held-out captions per score")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per part")
     parser.add_argument("--text-steps", type=int, default=40, help="text LoRA training steps")
@@ -120,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                 figures = image_part(Path(tmp), args.count, args.grid)
             else:
                 figures = text_part(Path(tmp), args.text_steps)
-        args.out.write_text(json.dumps(figures))
+        if args.out:
+            args.out.write_text(json.dumps(figures))
+        else:
+            _print(figures)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
@@ -135,11 +143,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{part} part failed", file=sys.stderr)
                 return 1
             figures.update(json.loads((Path(tmp) / f"{part}.json").read_text()))
+    _print(figures)
+    return 0
+
+
+def _print(figures: dict) -> None:
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         print(f"{key:<{width}}  {value}")
     print(json.dumps(figures))
-    return 0
 
 
 if __name__ == "__main__":

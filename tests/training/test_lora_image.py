@@ -65,6 +65,29 @@ def test_bad_pictures_and_captions_are_one_clear_line(tmp_path):
         load_folder(tmp_path / "ok", template="x", resolution=64)
 
 
+def test_prior_preservation_settings_and_pictures(tmp_path):
+    from studio.engines.image.personalise import config_for
+    from studio.training.lora.image import defaults_for
+    from studio.training.lora.prior import class_captions, starter_prior
+    from studio.training.shapes import SHAPES
+
+    request = _request(tmp_path)
+    assert config_for(request, 64).prior_weight == defaults_for(64).prior_weight > 0
+    assert config_for(replace(request, prior_preservation=False), 64).prior_weight == 0
+    assert config_for(replace(request, prior_weight=2.5), 64).prior_weight == 2.5
+    assert config_for(request, 512).prior_weight == 0  # larger models: only when asked for
+    with pytest.raises(StudioError, match="prior preservation weight"):
+        replace(request, prior_weight=-1.0).validate()
+    prior = starter_prior(12)
+    assert len(prior) == 12 and prior.images[0].pixels.shape == (64, 64, 3)
+    assert all(any(shape in image.caption for shape in SHAPES) and "hexagon" not in image.caption
+               for image in prior.images)
+    assert starter_prior(12).digest == prior.digest
+    assert class_captions(["a photo of sks mug", "sks mug on a table", "a photo of sks mug"], "sks") == [
+        "a photo of mug", "mug on a table"]
+    assert class_captions(["a photo of a mug"], "") == []
+
+
 def test_a_text_model_as_base_is_refused_before_loading(services, tmp_path):
     from studio.engines.image.personalise import run
 

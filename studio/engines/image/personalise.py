@@ -38,6 +38,10 @@ def config_for(request: LoraTrainRequest, native: int) -> Any:
         value = getattr(request, field)
         if value:
             changes[field] = value
+    if not request.prior_preservation:
+        changes["prior_weight"] = 0.0
+    elif request.prior_weight:
+        changes["prior_weight"] = float(request.prior_weight)
     config = replace(base, **changes)
     if request.sample_every:
         config = replace(config, checkpoint_every=max(1, min(config.checkpoint_every, request.sample_every)))
@@ -88,6 +92,7 @@ def save_lora(pipe: Any, request: LoraTrainRequest, card: Any, config: Any, imag
                   "steps": steps, "rank": config.rank, "alpha": config.alpha or config.rank,
                   "learning_rate": config.learning_rate, "resolution": config.resolution, "batch": config.batch,
                   "text_encoder": config.train_text_encoder, "seed": config.seed,
+                  "prior_weight": config.prior_weight,
                   "dataset_size": len(images), "dataset_hash": images.digest}
     metadata = {"ss_network_module": "networks.lora", "ss_network_dim": str(config.rank),
                 "ss_network_alpha": str(config.alpha or config.rank), "ss_sd_model_name": card.name,
@@ -113,8 +118,20 @@ def _disk_error(exc: OSError) -> StudioError:
     return StudioError(f"could not write the training files: {exc.strerror or exc}")
 
 
+def _prior(card: Any, request: LoraTrainRequest, images: Any, config: Any) -> dict[str, Any]:
+    """Prior preservation's pictures: the starter's own training renders, else captions to draw."""
+    from studio.training.lora.prior import class_captions, starter_prior
+    from studio.training.starter import STARTER_MODEL_ID
+
+    if config.prior_weight <= 0:
+        return {}
+    if card.id == STARTER_MODEL_ID:
+        return {"prior_images": starter_prior(config.prior_count, config.resolution)}
+    return {"prior_captions": class_captions([image.caption for image in images.images], request.trigger)}
+
+
 def _train(pipe: Any, request: LoraTrainRequest, images: Any, config: Any, folder: Path, device: str,
-           report: Reporter, cancel: CancelToken) -> Any:
+           report: Reporter, cancel: CancelToken, prior: dict[str, Any]) -> Any:
     import torch
 
     from studio.training.lora.image import train_image_lora
@@ -123,7 +140,7 @@ def _train(pipe: Any, request: LoraTrainRequest, images: Any, config: Any, folde
     on_step, on_sample = _reporter(report, losses)
     try:
         return train_image_lora(pipe, images, config, folder, device, on_step=on_step, on_sample=on_sample,
-                                should_stop=lambda: cancel.cancelled)
+                                should_stop=lambda: cancel.cancelled, **prior)
     except torch.cuda.OutOfMemoryError:
         raise StudioError(f"out of GPU memory at {config.resolution} px, batch {config.batch}, rank {config.rank}: "
                           "lower the resolution or batch, or unload other models") from None
@@ -147,7 +164,8 @@ def run(request: LoraTrainRequest, report: Reporter, cancel: CancelToken) -> Art
     device = context.device()
     pipe = load_pipeline(card, device.name, "float16" if device.name == "cuda" else "float32")
     folder = run_folder(card, images.digest, config, request.name)
-    result = _train(pipe, request, images, config, folder, device.name, report, cancel)
+    result = _train(pipe, request, images, config, folder, device.name, report, cancel,
+                    _prior(card, request, images, config))
     if result.stopped:
         raise Cancelled()  # the checkpoint stays: the same job again resumes from it
     cancel.raise_if_cancelled()

@@ -174,6 +174,10 @@ class PersonaliseDialog(QDialog):
         self.lr_spin.setSpecialValueText("Default")
         self.text_encoder_check = QCheckBox("Also train the text encoder")
         self.text_encoder_check.setChecked(True)
+        self.prior_check = QCheckBox("Keep what the model knows")
+        self.prior_check.setToolTip("Prior preservation: each step also learns pictures of what the model already "
+                                    "draws, so the LoRA does not make it forget the rest")
+        self.prior_check.setChecked(True)
         self.sample_edit = QLineEdit()
         self.sample_edit.setPlaceholderText("a photo of sks mug on a table (drawn every N steps while training)")
         row = QHBoxLayout()
@@ -185,6 +189,7 @@ class PersonaliseDialog(QDialog):
         lr_row = QHBoxLayout()
         lr_row.addWidget(self.lr_spin)
         lr_row.addWidget(self.text_encoder_check)
+        lr_row.addWidget(self.prior_check)
         form.addRow("Learning rate", lr_row)
         sample_row = QHBoxLayout()
         sample_row.addWidget(self.sample_edit, 1)
@@ -212,6 +217,7 @@ class PersonaliseDialog(QDialog):
             learning_rate=float(self.lr_spin.value()), steps=self.steps_spin.value(),
             resolution=self.resolution_spin.value(), batch=self.batch_spin.value(),
             train_text_encoder=self.text_encoder_check.isChecked(), sample_every=self.every_spin.value(),
+            prior_preservation=self.prior_check.isChecked(),
         )
         request.validate()
         return request

@@ -45,6 +45,10 @@ def test_dialog_reads_captions_refuses_bad_input_and_trains(qtbot, image_window,
     dialog.batch_spin.setValue(2)
     dialog.every_spin.setValue(1)
     dialog.sample_edit.setText(SAMPLE_PROMPT)
+    assert dialog.prior_check.isChecked() and dialog.build_request().prior_preservation
+    dialog.prior_check.setChecked(False)
+    assert not dialog.build_request().prior_preservation
+    dialog.prior_check.setChecked(True)
     dialog.grab().save(str(tmp_path / "dialog.png"))  # for looking at: the dialog filled in
     previews = []
     workspace.canvas.image_changed.connect(lambda: previews.append(workspace.canvas.is_preview))
