@@ -8,7 +8,8 @@ text), on the CPU threads torch is given (default 2):
 - ``live_shape_acc``: the shape detector's accuracy on held-out captions at
   each candidate live step count (the model's own sampler, CFG 5); the live
   step count is the fewest steps reaching the goal (0.6), else the best;
-- ``live_fps``: live frames completed per second while a slider (CFG) moves
+- ``live_fps``: live frames completed per second while a slider (the seed:
+  with the LCM-LoRA guidance is fixed at 1, so CFG would change nothing) moves
   continuously, a new value every ``--drag-ms``, for ``--seconds``;
 - ``edit_to_frame_p95_ms``: during that drag, from each change to the first
   frame painted that includes it (a frame showing a later value of the same
@@ -63,14 +64,36 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
+def live_lora_file() -> Path | None:
+    """The starter's LCM-LoRA as the studio finds it (None when it is not installed)."""
+    from studio.core.paths import RESOURCES
+    from studio.training.lcm_distill import LORA_NAME
+
+    path = RESOURCES / "models" / "Lora" / f"{LORA_NAME}.safetensors"
+    return path if path.is_file() else None
+
+
 def adherence(step_counts: list[int], count: int) -> dict[int, float]:
+    """Shape accuracy at the live settings: with the starter's LCM-LoRA merged,
+    LCM sampling and no guidance when it is installed, else the model's own
+    sampler at its default guidance."""
+    from studio.engines.image.lora import LoraState, apply_loras
     from studio.training.evaluate import evaluate_pipeline
     from studio.training.starter import DEFAULT_GUIDANCE, load_pipeline
 
     pipe = load_pipeline(None)
+    guidance = DEFAULT_GUIDANCE
+    lora = live_lora_file()
+    if lora is not None:
+        from diffusers import LCMScheduler
+
+        apply_loras(pipe, LoraState(), [(lora.stem, 1.0, lora)])
+        pipe.scheduler = LCMScheduler.from_config(pipe.scheduler.config)
+        guidance = 1.0
+    print(f"  live settings: {'LCM-LoRA ' + lora.stem + ', LCM, guidance 1' if lora else 'own sampler, guidance 5'}")
     scores = {}
     for steps in step_counts:
-        report, _images = evaluate_pipeline(pipe, count=count, steps=steps, guidance_scale=DEFAULT_GUIDANCE)
+        report, _images = evaluate_pipeline(pipe, count=count, steps=steps, guidance_scale=guidance)
         scores[steps] = report.shape_acc
         print(f"  {steps:>2} steps: shape {report.shape_acc:.1%}, background {report.bg_color_acc:.1%}, "
               f"object colour {report.object_color_acc:.1%}", flush=True)
@@ -127,8 +150,8 @@ def live_image(app, window, steps: int, seconds: float, drag_ms: float, strip: P
     if not wait_until(app, lambda: mode.frames >= 1, 120):
         raise SystemExit("no live frame within two minutes")
     # Warm: a few frames before timing.
-    for value in (5.5, 6.0, 5.0):
-        workspace.cfg.setValue(value)
+    for value in (5, 6, 4):
+        workspace.seed_field.spin.setValue(value)
         frames = mode.frames
         wait_until(app, lambda f=frames: mode.frames > f and not mode.slot.has_pending()
                    and mode.slot.running_key() is None, 30)
@@ -147,12 +170,12 @@ def live_image(app, window, steps: int, seconds: float, drag_ms: float, strip: P
     frames_before = mode.frames
     from PySide6.QtCore import QTimer
 
-    values = iter([3.0 + (i * 0.1) % 6.0 for i in range(100000)])
+    values = iter(range(100, 100000))
     compute: list[float] = []
     mode.frame_shown.connect(lambda shown: compute.append(shown.frame.seconds * 1000.0))
     drag = QTimer()
     drag.setInterval(int(drag_ms))
-    drag.timeout.connect(lambda: workspace.cfg.setValue(round(next(values), 2)))
+    drag.timeout.connect(lambda: workspace.seed_field.spin.setValue(next(values)))
     started = time.perf_counter()
     drag.start()
     wait_until(app, lambda: time.perf_counter() - started >= seconds, seconds + 1)
@@ -238,7 +261,8 @@ def live_writing(app, window, count: int) -> list[float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=64, help="held-out captions per step count")
-    parser.add_argument("--steps", default="4,6,8,10", help="candidate live step counts")
+    parser.add_argument("--steps", default="", help="candidate live step counts (default: 2,3,4,6 with the "
+                        "starter's LCM-LoRA, else 4,6,8,10)")
     parser.add_argument("--seconds", type=float, default=8.0, help="how long the slider moves")
     parser.add_argument("--drag-ms", type=float, default=50.0, help="a new slider value every this many ms")
     parser.add_argument("--suggestions", type=int, default=12)
@@ -252,7 +276,7 @@ def main() -> int:
 
     print(f"adherence of the starter model (Starter Shapes 64px), {args.count} held-out captions, "
           f"{torch.get_num_threads()} CPU threads:", flush=True)
-    candidates = [int(s) for s in args.steps.split(",")]
+    candidates = [int(s) for s in (args.steps or ("2,3,4,6" if live_lora_file() else "4,6,8,10")).split(",")]
     scores = adherence(candidates, args.count)
     passing = [s for s in candidates if scores[s] >= GOALS["live_shape_acc"]]
     steps = min(passing) if passing else max(candidates, key=lambda s: scores[s])

@@ -66,6 +66,7 @@ _EXTRA_CHECKS = {
     "config": lambda v: isinstance(v, str),
     "generator": lambda v: isinstance(v, dict),
     "backend": lambda v: isinstance(v, str),
+    "live_lora": lambda v: isinstance(v, str),
 }
 
 

@@ -12,15 +12,20 @@ few (prompt, negative, LoRAs) states, and the painted layer is passed in
 memory instead of through a file.
 
 ``LIVE_STEPS`` / ``live_settings`` say how a model is sampled live: a
-few-step model (LCM, Turbo: ``fewstep``) with its own settings, any other
-model with the fastest step count that still follows the prompt on the
-starter model (measured with the shape detector: see ``benchmarks/live.py``)."""
+few-step model (LCM, Turbo: ``fewstep``) with its own settings; a model
+whose card names a ``live_lora`` (an LCM-LoRA distilled for it, as the
+starter's ``starter-shapes-lcm``) with that LoRA merged and LCM sampling,
+when the LoRA is installed; any other model with the fastest step count
+that still follows the prompt on the starter model (measured with the shape
+detector: see ``benchmarks/live.py``)."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,6 +40,10 @@ from studio.engines.image.requests import ImageRequest
 LIVE_STEPS = 8
 LIVE_SCHEDULER = "Default"  # the model's own (the starter's: DPM++ 2M)
 TEXT_CACHE_SIZE = 8
+# At this size and below a frame runs on one intra-op thread: its layers are too
+# small to split, and a second thread waiting on a core the GUI thread (or any
+# other program) is using made a 2-step starter frame 3 to 20 times slower.
+ONE_THREAD_PIXELS = 128 * 128
 
 _text_cache: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -53,14 +62,31 @@ class LiveFrame:
 
 
 def live_settings(card: Any, scheduler_config: dict[str, Any] | None = None,
-                  lora_names: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Request fields for live sampling with this model (steps, cfg, scheduler)."""
-    from studio.engines.image.fewstep import detect
+                  lora_names: tuple[str, ...] = (), installed_loras: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Request fields for live sampling with this model (steps, cfg, scheduler,
+    and ``loras`` to add: the card's own ``live_lora`` when it is among
+    ``installed_loras``)."""
+    from studio.engines.image.fewstep import LCM, detect
 
     found = detect(scheduler_config=scheduler_config, card=card, lora_names=lora_names)
     if found.fast:
         return {"steps": found.steps, "cfg": found.cfg, "scheduler": found.scheduler}
+    live_lora = live_lora_of(card)
+    if live_lora and live_lora.lower() in {name.lower() for name in installed_loras}:
+        return {"steps": LCM.steps, "cfg": LCM.cfg, "scheduler": LCM.scheduler, "loras": ((live_lora, 1.0),)}
     return {"steps": LIVE_STEPS, "scheduler": LIVE_SCHEDULER}
+
+
+def live_lora_of(card: Any) -> str:
+    """The LCM-LoRA a model's card names for its live frames ("" for none)."""
+    value = (getattr(card, "extra", None) or {}).get("live_lora", "")
+    return value if isinstance(value, str) else ""
+
+
+def with_loras(loras: tuple[tuple[str, float], ...], added: tuple[tuple[str, float], ...]) -> tuple:
+    """``loras`` plus ``added`` (a LoRA already in ``loras`` keeps its weight there)."""
+    names = {name.lower() for name, _weight in loras}
+    return tuple(loras) + tuple((name, weight) for name, weight in added if name.lower() not in names)
 
 
 def live_request(request: ImageRequest, has_layer: bool) -> ImageRequest:
@@ -125,7 +151,9 @@ def render(request: ImageRequest, layer: np.ndarray | None, cancel: CancelToken,
     if steps < 1:
         raise StudioError("no step to run at this strength: raise the steps or the strength")
     cancel.raise_if_cancelled()
-    with borrowed(base, context.device().name, lora_files, width, height, False):
+    one_thread = width * height <= ONE_THREAD_PIXELS and context.device().name == "cpu"
+    with _intra_op_threads(1 if one_thread else 0), \
+            borrowed(base, context.device().name, lora_files, width, height, False, keep_loras=True):
         pipe = for_mode(base, request.mode, card.name)
         choice = scheduler_for(request.scheduler, card, state.default_scheduler, tuple(n for n, _w in loras))
         scheduler, sampler = make_scheduler(choice, state.default_scheduler)
@@ -143,6 +171,21 @@ def render(request: ImageRequest, layer: np.ndarray | None, cancel: CancelToken,
             result = engine._call(pipe, progress, decode, image=image, strength=request.strength, **common)
     cancel.raise_if_cancelled()
     return LiveFrame(to_uint8(result)[0], request, sampler, time.perf_counter() - started, progress.done)
+
+
+@contextmanager
+def _intra_op_threads(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` for the block (0: unchanged)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if count:
+            torch.set_num_threads(before)
 
 
 def _validate(request: ImageRequest) -> None:

@@ -33,7 +33,7 @@ _UP = (".lora_up.weight", ".lora_B.weight", ".lora.up.weight")
 class LoraState:
     """What is merged into one pipeline now."""
 
-    applied: tuple[tuple[str, float], ...] = ()
+    applied: tuple[tuple[str, float, int], ...] = ()  # (name, weight, file modification time)
     originals: dict[int, tuple[Any, Any]] = field(default_factory=dict)  # id(module) -> (module, weight copy)
 
 
@@ -100,12 +100,21 @@ def restore(state: LoraState) -> None:
     state.applied = ()
 
 
+def _modified(path: Path) -> int:
+    try:
+        return Path(path).stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 def apply_loras(pipe: Any, state: LoraState, loras: list[tuple[str, float, Path]]) -> None:
     """Make ``pipe`` carry exactly ``loras`` ((name, weight, file) triples)."""
     import torch
     from safetensors.torch import load_file
 
-    wanted = tuple((name, float(weight)) for name, weight, _ in loras if weight != 0.0)
+    # A file's modification time is part of what is merged: a LoRA trained
+    # again under the same name is merged again.
+    wanted = tuple((name, float(weight), _modified(path)) for name, weight, path in loras if weight != 0.0)
     if wanted == state.applied:
         return
     restore(state)

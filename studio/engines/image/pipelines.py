@@ -46,6 +46,7 @@ class ModelState:
     latent_rgb: dict[str, Any] | None = None
     taesd: Any = None
     taesd_searched: bool = False
+    loras: LoraState = field(default_factory=LoraState)  # what is merged into the weights now
 
 
 def state_of(pipe: Any, family: str = "") -> ModelState:
@@ -146,13 +147,18 @@ class Borrowed:
 
 @contextlib.contextmanager
 def borrowed(pipe: Any, device: str, loras: list[tuple[str, float, Path]], width: int, height: int,
-             cpu_offload: bool) -> Iterator[Borrowed]:
+             cpu_offload: bool, keep_loras: bool = False) -> Iterator[Borrowed]:
     """Lend ``pipe`` to one job with these LoRAs merged and these memory options,
     and put everything back afterwards. Schedulers are set per variant by the job
-    and restored here too (every variant's scheduler is remembered)."""
+    and restored here too (every variant's scheduler is remembered).
+
+    ``keep_loras`` leaves the LoRAs merged afterwards: live frames come many
+    a second with the same LoRAs, and merging them is several times the cost
+    of a few-step frame. The pipeline's one ``LoraState`` records what is
+    merged, so the next borrower with other LoRAs (or none) restores it first."""
     state = state_of(pipe)
     schedulers = {id(v): (v, v.scheduler) for v in [pipe, *state.variants.values()]}
-    lora_state = LoraState()
+    lora_state = state.loras
     vae = getattr(pipe, "vae", None)
     large = width * height >= LARGE_IMAGE_PIXELS
     offload = cpu_offload and device == "cuda"
@@ -171,7 +177,8 @@ def borrowed(pipe: Any, device: str, loras: list[tuple[str, float, Path]], width
             lent.notes.append("CPU offload")
         yield lent
     finally:
-        restore(lora_state)
+        if not keep_loras:
+            restore(lora_state)
         for variant, scheduler in schedulers.values():
             variant.scheduler = scheduler
         for variant in state.variants.values():

@@ -10,8 +10,9 @@ state equal to the one wanted last is dropped (unchanged state is never
 regenerated). A new state goes to the runner's live slot (latest wins, not
 the persistent queue) and cancels the frame in flight at its next step,
 except when that frame is more than half done (by the time recent frames
-took) or the canvas has not changed for ``MAX_FRAME_GAP_S``: then the frame
-in flight finishes first and the new state follows it. Restarting a frame
+took), is itself the restart of a cancelled frame, or the canvas has not
+changed for ``MAX_FRAME_GAP_S``: then the frame in flight finishes first and
+the new state follows it. Restarting a frame
 that is nearly done would show the new state only slightly sooner, and a
 slider dragged without pause would show no picture at all; this way frames
 keep coming while it moves, each at most about one and a half frame times
@@ -27,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +125,7 @@ class LiveMode(QObject):
         self.frames = 0
         self._last_frame_at = 0.0
         self._step_s = 0.0
+        self._restarted = False  # a frame was cancelled for a newer state since the last one shown
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(COALESCE_MS)
@@ -190,11 +193,15 @@ class LiveMode(QObject):
         from studio.engines.image.live import live_settings
 
         card = next((c for c in self.ws._diffusion_cards if c.id == self.ws.model_picker.value()), None)
-        settings = live_settings(card, None, tuple(self.ws.loras.row_names()))
+        settings = live_settings(card, None, tuple(self.ws.loras.row_names()), self._installed_loras())
         self.bar.steps.blockSignals(True)
         self.bar.steps.setValue(int(settings["steps"]))
         self.bar.steps.blockSignals(False)
         self.changed()
+
+    def _installed_loras(self) -> tuple[str, ...]:
+        cards = self.ws.ctx.services.models.cards("image")
+        return tuple(name for c in cards if c.format == "lora" for name in (c.name, c.id, Path(c.path).stem))
 
     # --- changes -> frames ------------------------------------------------------------
     def changed(self, *_args: Any) -> None:
@@ -207,7 +214,7 @@ class LiveMode(QObject):
 
     def state(self) -> tuple[LiveState, np.ndarray | None]:
         """The form and the layer as they are now (raises StudioError for an unusable form)."""
-        from studio.engines.image.live import live_request, live_settings
+        from studio.engines.image.live import live_request, live_settings, with_loras
 
         entry = self.ws.current_engine()
         if entry is None or entry.kind != "image":
@@ -217,8 +224,10 @@ class LiveMode(QObject):
         values.update(init_image="", mask="", mode="txt2img")
         request = Request.from_dict(values)
         card = next((c for c in self.ws._diffusion_cards if c.id == request.model_id), None)
-        settings = live_settings(card, None, tuple(name for name, _w in request.loras))
+        settings = live_settings(card, None, tuple(name for name, _w in request.loras), self._installed_loras())
         settings["steps"] = self.bar.steps.value()
+        if "loras" in settings:
+            settings["loras"] = with_loras(tuple(request.loras), settings["loras"])
         if "cfg" not in settings:
             settings["cfg"] = request.cfg
         layer = self.layer.picture()
@@ -242,7 +251,10 @@ class LiveMode(QObject):
             return  # unchanged: never drawn twice
         self.wanted = state
         self._submitted[state] = changed_at if changed_at is not None else time.perf_counter()
-        self.slot.submit(state, partial(render_work, state.request, layer), cancel_running=not self._let_finish())
+        let_finish = self._let_finish()
+        if not let_finish and self.slot.running_key() is not None:
+            self._restarted = True
+        self.slot.submit(state, partial(render_work, state.request, layer), cancel_running=not let_finish)
 
     def _let_finish(self) -> bool:
         """Whether the frame in flight should finish before the newer state is drawn."""
@@ -250,6 +262,8 @@ class LiveMode(QObject):
             return False
         if time.perf_counter() - self._last_frame_at > MAX_FRAME_GAP_S:
             return True  # starved: show something
+        if self._restarted:
+            return True  # one restart per frame shown: changes faster than frames would restart forever
         since, running = self.slot.running_since(), self.slot.running_key()
         if since is None or not isinstance(running, LiveState) or not self._step_s:
             return False
@@ -267,6 +281,7 @@ class LiveMode(QObject):
         now = time.perf_counter()
         self.frames += 1
         self._last_frame_at = now
+        self._restarted = False
         # The time a step takes on the worker, smoothed: how far along the frame in flight is.
         step_s = frame.seconds / max(1, frame.steps_run)
         self._step_s = step_s if not self._step_s else 0.7 * self._step_s + 0.3 * step_s

@@ -74,6 +74,18 @@ def test_default_on_a_few_step_model_or_lora_picks_its_sampler(image_services, b
     assert live.live_settings(plain_card)["steps"] == live.LIVE_STEPS
 
 
+def test_a_card_naming_its_live_lora_runs_live_with_it_only_when_installed():
+    card = SimpleNamespace(name="starter", id="s", path="/m/starter", description="",
+                           extra={"live_lora": "starter-shapes-lcm"})
+    assert live.live_settings(card, None, (), ("other-lora",))["steps"] == live.LIVE_STEPS
+    fast = live.live_settings(card, None, (), ("Starter-Shapes-LCM",))
+    assert fast == {"steps": fewstep.LCM.steps, "cfg": 1.0, "scheduler": "LCM",
+                    "loras": (("starter-shapes-lcm", 1.0),)}
+    assert live.with_loras((("style", 0.5), ("starter-shapes-lcm", 0.7)), fast["loras"]) == \
+        (("style", 0.5), ("starter-shapes-lcm", 0.7))  # a weight the person set is kept
+    assert live.with_loras((("style", 0.5),), fast["loras"]) == (("style", 0.5), ("starter-shapes-lcm", 1.0))
+
+
 def test_an_lcm_lora_by_name_switches_the_default_sampler(image_services, base, monkeypatch, model_root):
     import shutil
 

@@ -242,3 +242,51 @@ def test_large_sizes_slice_attention_and_tile_the_decoder_for_that_job_only(imag
     assert {type(p).__name__ for p in pipe.unet.attn_processors.values()} == processors
     with borrowed(pipe, "cpu", [], 512, 512, cpu_offload=False) as lent:
         assert not pipe.vae.use_tiling and lent.notes == []
+
+
+def test_live_frames_keep_their_lora_merged_and_the_next_job_takes_it_off(image_services, base):
+    """A LoRA merged for live frames stays merged between frames (merging costs
+    more than a few-step frame); the next job without it gets the plain weights,
+    and a LoRA file written again is merged again."""
+    import os
+
+    from studio.engines import context
+    from studio.engines.image import live
+    from studio.engines.image.pipelines import state_of
+
+    plain = pixels(_run(base))
+    with_lora = replace(base, loras=(("inkwash", 1.0),))
+    first = live.render(with_lora, None, CancelToken())
+    loras = state_of(engine.loaded_pipeline(context.find_card(base.model_id, "image"))).loras
+    assert [entry[:2] for entry in loras.applied] == [("inkwash", 1.0)]
+    merged = loras.applied
+    path = engine._lora_files([("inkwash", 1.0)])[0][2]
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    again = live.render(with_lora, None, CancelToken())
+    assert loras.applied != merged  # merged again from the newer file
+    assert np.array_equal(again.pixels, first.pixels)
+    assert np.array_equal(pixels(_run(base)), plain)  # the job took the live LoRA off
+    assert loras.applied == ()
+
+
+def test_a_small_live_frame_runs_on_one_intra_op_thread_and_gives_the_rest_back(image_services, base):
+    import torch
+
+    from studio.engines import context
+    from studio.engines.image import live
+
+    unet = engine.loaded_pipeline(context.find_card(base.model_id, "image")).unet
+    seen: list[int] = []
+    hook = unet.register_forward_pre_hook(lambda _module, _args: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        live.render(base, None, CancelToken())
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2
+        seen.clear()
+        _run(base)  # a job keeps the threads it was given
+        assert set(seen) == {2}
+    finally:
+        hook.remove()
+        torch.set_num_threads(before)
