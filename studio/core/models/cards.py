@@ -67,6 +67,7 @@ _EXTRA_CHECKS = {
     "generator": lambda v: isinstance(v, dict),
     "backend": lambda v: isinstance(v, str),
     "live_lora": lambda v: isinstance(v, str),
+    "live_steps": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 50,
 }
 
 

@@ -73,7 +73,8 @@ def live_settings(card: Any, scheduler_config: dict[str, Any] | None = None,
         return {"steps": found.steps, "cfg": found.cfg, "scheduler": found.scheduler}
     live_lora = live_lora_of(card)
     if live_lora and live_lora.lower() in {name.lower() for name in installed_loras}:
-        return {"steps": LCM.steps, "cfg": LCM.cfg, "scheduler": LCM.scheduler, "loras": ((live_lora, 1.0),)}
+        steps = (getattr(card, "extra", None) or {}).get("live_steps", LCM.steps)
+        return {"steps": steps, "cfg": LCM.cfg, "scheduler": LCM.scheduler, "loras": ((live_lora, 1.0),)}
     return {"steps": LIVE_STEPS, "scheduler": LIVE_SCHEDULER}
 
 

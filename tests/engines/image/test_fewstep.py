@@ -84,6 +84,8 @@ def test_a_card_naming_its_live_lora_runs_live_with_it_only_when_installed():
     assert live.with_loras((("style", 0.5), ("starter-shapes-lcm", 0.7)), fast["loras"]) == \
         (("style", 0.5), ("starter-shapes-lcm", 0.7))  # a weight the person set is kept
     assert live.with_loras((("style", 0.5),), fast["loras"]) == (("style", 0.5), ("starter-shapes-lcm", 1.0))
+    card.extra["live_steps"] = 2  # the fewest steps that follow the prompt with this LoRA, measured
+    assert live.live_settings(card, None, (), ("starter-shapes-lcm",))["steps"] == 2
 
 
 def test_an_lcm_lora_by_name_switches_the_default_sampler(image_services, base, monkeypatch, model_root):
