@@ -78,6 +78,18 @@ def live_settings(card: Any, scheduler_config: dict[str, Any] | None = None,
     return {"steps": LIVE_STEPS, "scheduler": LIVE_SCHEDULER}
 
 
+def steps_for_strength(steps: int, strength: float) -> int:
+    """The request's step count at which image to image at ``strength`` runs
+    ``steps`` steps (diffusers runs int(steps x strength) of them): the live
+    step count is what a frame runs, with a painted layer too."""
+    if strength <= 0:
+        return steps
+    total = max(steps, int(steps / strength))
+    while int(total * strength) < steps and total < 1000:
+        total += 1
+    return total
+
+
 def live_lora_of(card: Any) -> str:
     """The LCM-LoRA a model's card names for its live frames ("" for none)."""
     value = (getattr(card, "extra", None) or {}).get("live_lora", "")

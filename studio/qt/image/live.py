@@ -214,7 +214,7 @@ class LiveMode(QObject):
 
     def state(self) -> tuple[LiveState, np.ndarray | None]:
         """The form and the layer as they are now (raises StudioError for an unusable form)."""
-        from studio.engines.image.live import live_request, live_settings, with_loras
+        from studio.engines.image.live import live_request, live_settings, steps_for_strength, with_loras
 
         entry = self.ws.current_engine()
         if entry is None or entry.kind != "image":
@@ -231,6 +231,8 @@ class LiveMode(QObject):
         if "cfg" not in settings:
             settings["cfg"] = request.cfg
         layer = self.layer.picture()
+        if layer is not None:
+            settings["steps"] = steps_for_strength(settings["steps"], request.strength)
         digest = hashlib.blake2b(layer.tobytes(), digest_size=16).hexdigest() if layer is not None else ""
         request = live_request(replace(request, **settings), layer is not None)
         return LiveState(request, digest), layer
@@ -273,7 +275,7 @@ class LiveMode(QObject):
         """How long a frame of ``state`` should take, from the time recent frames took a step."""
         steps = state.request.steps
         if state.layer_digest:  # image to image runs only the strength's share of the steps
-            steps = max(1, round(steps * state.request.strength))
+            steps = max(1, int(steps * state.request.strength))
         return self._step_s * steps
 
     def _on_frame(self, state: LiveState, result: tuple[Any, QImage, Any]) -> None:
@@ -294,7 +296,8 @@ class LiveMode(QObject):
         self.ws.shown_path, self.ws.shown_item = "", None
         self.ws.output.set_result_actions(False)
         self.bar.keep_button.setEnabled(True)
-        self.bar.status.setText(f"{frame.steps_run} steps · {frame.seconds * 1000:.0f} ms · seed {frame.request.seed}")
+        steps = f"{frame.steps_run} step{'s' if frame.steps_run != 1 else ''}"
+        self.bar.status.setText(f"{steps} · {frame.seconds * 1000:.0f} ms · seed {frame.request.seed}")
         self.frame_shown.emit(self.shown)
 
     def _older(self, other: LiveState, state: LiveState) -> bool:

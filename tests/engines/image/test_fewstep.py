@@ -134,3 +134,14 @@ def test_a_live_frame_stops_at_its_next_step_when_cancelled(base):
     token.cancel()
     with pytest.raises(Cancelled):
         live.render(replace(base, steps=30), None, token)
+
+
+@pytest.mark.parametrize("strength", [0.05, 0.3, 0.5, 0.65, 0.75, 1.0])
+@pytest.mark.parametrize("steps", [1, 2, 4, 8])
+def test_a_painted_layer_frame_runs_the_live_step_count(steps, strength):
+    from studio.engines.image.engine import _effective_steps
+
+    total = live.steps_for_strength(steps, strength)
+    assert _effective_steps(total, strength) >= steps
+    assert total == steps or _effective_steps(total - 1, strength) < steps  # the fewest that do
+
