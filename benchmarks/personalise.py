@@ -3,10 +3,16 @@
 Image part: 20 captioned single-hexagon renders (a shape the starter never
 saw) are written to a folder and trained on with the studio's defaults for
 a 64 px model (`defaults_for(64)`: rank 16, learning rate 2e-3, text
-encoder too, 600 steps of 4); then 200 held-out hexagon captions are drawn without and with the
-LoRA, and 200 of the model's own held-out captions (no hexagon) with it,
-each scored by the hexagon-aware detector (`detect_extended`); the model's
-own shape accuracy on those captions is measured with the same detector.
+encoder too, 1200 steps of 4 hexagons plus 4 of the starter's own training
+renders for prior preservation, weight 1, as the lora job does); then 200
+held-out hexagon captions are drawn without and with the LoRA, and 200 of
+the model's own held-out captions (no hexagon) with it, each scored by the
+hexagon-aware detector (`detect_extended`) at the model's own 20 steps and
+guidance 5; the model's own shape accuracy on those captions is measured
+with the same detector. `hexagon_acc_ceiling` scores the 200 hexagon renders
+themselves after the starter's autoencoder has encoded and decoded them:
+the most a LoRA, which leaves the autoencoder alone, could reach (small
+hexagons come back as discs).
 
 Text part: a LoRA on the SmolLM2 starter from six files of a generated
 author (`studio.training.lora.author`), 40 steps of 4 blocks of 128 tokens
@@ -14,10 +20,12 @@ at a learning rate of 1e-3, with held-out perplexity of that author before
 and after.
 
 The two parts run in two processes at once (each single-threaded unless
---threads says otherwise). Prints a table, saves the before/after grid
-(`--grid`), and last one JSON line:
-{"hexagon_acc_before", "hexagon_acc_after", "base_shape_acc_with_lora",
- "train_minutes", "lora_mb", "text_ppl_before", "text_ppl_after", ...}
+--threads says otherwise); `--part image` or `--part text` runs one alone,
+in this process. Prints a table, saves the before/after grid (`--grid`),
+and last one JSON line:
+{"hexagon_acc_before", "hexagon_acc_after", "hexagon_acc_ceiling",
+ "base_shape_acc_with_lora", "base_shape_acc_own", "train_minutes",
+ "lora_mb", "text_ppl_before", "text_ppl_after", ...}
 """
 
 from __future__ import annotations
