@@ -10,9 +10,10 @@ state equal to the one wanted last is dropped (unchanged state is never
 regenerated). A new state goes to the runner's live slot (latest wins, not
 the persistent queue) and cancels the frame in flight at its next step,
 except when that frame is more than half done (by the time recent frames
-took), is itself the restart of a cancelled frame, or the canvas has not
-changed for ``MAX_FRAME_GAP_S``: then the frame in flight finishes first and
-the new state follows it. Restarting a frame
+took), is itself the restart of a cancelled frame, changes come faster than
+frames (a slider being dragged: ``DRAG_CHANGES`` within two frames' time),
+or the canvas has not changed for ``MAX_FRAME_GAP_S``: then the frame in
+flight finishes first and the newest state follows it. Restarting a frame
 that is nearly done would show the new state only slightly sooner, and a
 slider dragged without pause would show no picture at all; this way frames
 keep coming while it moves, each at most about one and a half frame times
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 from functools import partial
@@ -47,6 +49,7 @@ if TYPE_CHECKING:  # numpy is imported on first use: the window shows without it
     import numpy as np
 
 MAX_FRAME_GAP_S = 0.35  # past this without a new frame, the one in flight is let finish
+DRAG_CHANGES = 3  # this many changes within two frames' time are a slider being dragged
 COALESCE_MS = 0
 
 
@@ -126,6 +129,7 @@ class LiveMode(QObject):
         self._last_frame_at = 0.0
         self._step_s = 0.0
         self._restarted = False  # a frame was cancelled for a newer state since the last one shown
+        self._submits: deque[float] = deque(maxlen=DRAG_CHANGES)  # when the latest states were submitted
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(COALESCE_MS)
@@ -253,23 +257,32 @@ class LiveMode(QObject):
             return  # unchanged: never drawn twice
         self.wanted = state
         self._submitted[state] = changed_at if changed_at is not None else time.perf_counter()
-        let_finish = self._let_finish()
+        self._submits.append(time.perf_counter())
+        let_finish = self._let_finish(state)
         if not let_finish and self.slot.running_key() is not None:
             self._restarted = True
         self.slot.submit(state, partial(render_work, state.request, layer), cancel_running=not let_finish)
 
-    def _let_finish(self) -> bool:
-        """Whether the frame in flight should finish before the newer state is drawn."""
+    def _let_finish(self, state: LiveState) -> bool:
+        """Whether the frame in flight should finish before the newer ``state`` is drawn."""
         if self.shown is None:
             return False
         if time.perf_counter() - self._last_frame_at > MAX_FRAME_GAP_S:
             return True  # starved: show something
         if self._restarted:
             return True  # one restart per frame shown: changes faster than frames would restart forever
+        if self._dragging(state):
+            return True  # frames back to back while a slider moves: each restart would only lose work
         since, running = self.slot.running_since(), self.slot.running_key()
         if since is None or not isinstance(running, LiveState) or not self._step_s:
             return False
         return time.monotonic() - since > self._expected_s(running) / 2
+
+    def _dragging(self, state: LiveState) -> bool:
+        """Changes coming faster than frames: the last ``DRAG_CHANGES`` within two frames' time."""
+        if len(self._submits) < DRAG_CHANGES or not self._step_s:
+            return False
+        return self._submits[-1] - self._submits[0] < 2 * self._expected_s(state)
 
     def _expected_s(self, state: LiveState) -> float:
         """How long a frame of ``state`` should take, from the time recent frames took a step."""
