@@ -18,8 +18,10 @@ Seconds per step are the median interval between consecutive steps' ends
 (the first steps left out), stamped by the engine's step callback in the
 studio and by a one-line timing callback in the bare call: fixed costs
 (prompt encoding, decoding, PNG writing) are outside both, and with 30
-steps a run the median holds on a machine busy with other work. The
-median over the repeats is compared.
+steps a run the median holds on a machine busy with other work. Studio
+and bare runs alternate, back to back; the ratio is the median over the
+repeats of each studio run's seconds per step over its neighbouring bare
+run's.
 
 The preview cost is the time to make one preview (latents to RGB and the
 QImage the runner builds) over the window's seconds per step. The GUI stall
@@ -255,10 +257,12 @@ def load_bare(card):
     return pipe
 
 
-def compare(studio, bare, steps: int, repeats: int) -> tuple[float, float]:
+def compare(studio, bare, steps: int, repeats: int) -> tuple[float, float, float]:
     """Median seconds per step of ``studio`` and ``bare`` (callables taking a step count and
-    returning seconds per step), alternating which goes first so a slow spell of the
-    machine hits both alike."""
+    returning seconds per step), and the median of their ratio run by run. The two run back
+    to back, alternating which goes first, and each ratio compares a pair of neighbours: a
+    slow spell of the shared machine then slows both sides of a pair alike, where a ratio of
+    the two medians can pair a studio run from a slow spell with a bare run from a fast one."""
     studio(SKIP_STEPS + 3)  # warm-ups: the model loaded, kernels set up
     bare(SKIP_STEPS + 3)
     studio_steps, bare_steps = [], []
@@ -266,12 +270,13 @@ def compare(studio, bare, steps: int, repeats: int) -> tuple[float, float]:
         order = ((studio, studio_steps), (bare, bare_steps))
         for run, out in order if repeat % 2 == 0 else order[::-1]:
             out.append(run(steps))
-    return statistics.median(studio_steps), statistics.median(bare_steps)
+    ratios = [s / b for s, b in zip(studio_steps, bare_steps)]
+    return statistics.median(studio_steps), statistics.median(bare_steps), statistics.median(ratios)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=11)
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="studio-bench-"))
@@ -305,11 +310,10 @@ def main() -> int:
     # 1. The job runner alone, against the bare call.
     runner = JobRunner(services.queue, services.library)
     for card, size in runs:
-        runner_step, bare_step = compare(lambda n, c=card, s=size: runner_run(runner, c.id, n, s),
-                                         lambda n, c=card, s=size: bare_run(bare_pipes[c.id], n, s),
-                                         steps, args.repeats)
-        results[card.id].update(runner_step_s=runner_step, runner_bare_step_s=bare_step,
-                                runner_ratio=runner_step / bare_step)
+        runner_step, bare_step, ratio = compare(lambda n, c=card, s=size: runner_run(runner, c.id, n, s),
+                                                lambda n, c=card, s=size: bare_run(bare_pipes[c.id], n, s),
+                                                steps, args.repeats)
+        results[card.id].update(runner_step_s=runner_step, runner_bare_step_s=bare_step, runner_ratio=ratio)
     runner.shutdown()
 
     # 2. The whole window: Generate in the Image workspace, previews painted on the canvas.
@@ -326,12 +330,12 @@ def main() -> int:
         def studio(n, c=card, s=size):
             return studio_run(app, window, workspace, c.id, n, s, None)[0]
 
-        window_step, bare_step = compare(studio, lambda n, c=card, s=size: bare_run(bare_pipes[c.id], n, s),
-                                         steps, args.repeats)
+        window_step, bare_step, ratio = compare(studio, lambda n, c=card, s=size: bare_run(bare_pipes[c.id], n, s),
+                                                steps, args.repeats)
         gui_share = USAGE["gui_cpu_s"] / USAGE["busy_s"]
         callback = statistics.median(CALLBACK_SECONDS)
         stalls = [studio_run(app, window, workspace, card.id, steps, size, stall)[1] for _ in range(3)]
-        results[card.id].update(studio_step_s=window_step, bare_step_s=bare_step, step_ratio=window_step / bare_step,
+        results[card.id].update(studio_step_s=window_step, bare_step_s=bare_step, step_ratio=ratio,
                                 max_stall_ms=max(stalls), gui_cpu_share=gui_share, callback_s=callback,
                                 preview_s=preview_cost(bare_pipes[card.id], card, size))
         results[card.id]["preview_fraction"] = results[card.id]["preview_s"] / window_step

@@ -33,7 +33,6 @@ first_generate_s.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random

@@ -10,7 +10,9 @@ brush; in compare mode the left button drags the before/after divider.
 
 Previews arrive small (the latents' size) and are drawn stretched over the
 area the finished image will take, so the picture does not jump when the
-result replaces them. QPixmaps are made here, on the GUI thread."""
+result replaces them. QPixmaps are made here, on the GUI thread; a preview
+with nothing drawn over it is shown by the preview layer (C++ widgets, see
+`studio.qt.image.preview_layer`), not by this widget's Python paint code."""
 
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from studio.qt import theme
 from studio.qt.image.mask_painter import MaskLayer, brush_cursor_pen
+from studio.qt.image.preview_layer import PreviewLayer
 
 MARGIN = 16
 MAX_FIT_ENLARGEMENT = 6.0  # a 64 px picture fits at most 6x: larger is just blur
@@ -78,6 +81,7 @@ class CanvasView(QWidget):
         self._scaled_key: tuple = ()
         self._progress = ""  # "12 / 40", painted over a preview
         self.is_preview = False
+        self._layer = PreviewLayer(self)
 
     # --- content ------------------------------------------------------------------
     def set_image(self, image: QImage | None, keep_view: bool = False) -> None:
@@ -90,6 +94,7 @@ class CanvasView(QWidget):
         self._pixmap = QPixmap.fromImage(image)
         self._display_size = image.size()
         self.is_preview = False
+        self._sync_layer()
         if not (keep_view and same_size):
             self.fit()
         self.update()
@@ -105,7 +110,8 @@ class CanvasView(QWidget):
         self.is_preview = True
         if resized:
             self.fit()
-        self.update()
+        if not self._sync_layer(new_picture=True):
+            self.update()
         self.image_changed.emit()
 
     def set_progress(self, text: str) -> None:
@@ -113,7 +119,9 @@ class CanvasView(QWidget):
         re-run the window's layout at every step (and repaint all of it)."""
         if text != self._progress:
             self._progress = text
-            if self.is_preview:
+            if self._layer.shown:
+                self._layer.set_progress(text)
+            elif self.is_preview:
                 self.update(self._progress_rect().toAlignedRect().adjusted(-2, -2, 2, 2))
 
     def _progress_rect(self) -> QRectF:
@@ -126,6 +134,7 @@ class CanvasView(QWidget):
         self._image = self._pixmap = None
         self._display_size = QSize()
         self.is_preview = False
+        self._sync_layer()
         self.update()
         self.image_changed.emit()
 
@@ -154,6 +163,7 @@ class CanvasView(QWidget):
 
     def set_compare(self, on: bool) -> None:
         self._compare = bool(on) and self._before is not None
+        self._sync_layer()
         self.update()
 
     @property
@@ -179,6 +189,7 @@ class CanvasView(QWidget):
             colour = QColor(theme.color("accent"))
             colour.setAlpha(150)
             self._overlay = QPixmap.fromImage(self.mask.overlay(colour))
+        self._sync_layer()
         self.update()
 
     @property
@@ -193,6 +204,7 @@ class CanvasView(QWidget):
     def fit(self) -> None:
         self._fit = True
         self._layout_fit()
+        self._sync_layer()
         self.update()
 
     def actual_size(self) -> None:
@@ -209,6 +221,7 @@ class CanvasView(QWidget):
         self._scale = scale
         self._offset = anchor - image_point * scale
         self.zoom_changed.emit(self._scale)
+        self._sync_layer()
         self.update()
 
     def _layout_fit(self) -> None:
@@ -222,6 +235,23 @@ class CanvasView(QWidget):
         self._offset = QPointF(area.x() + (area.width() - size.width() * scale) / 2,
                                area.y() + (area.height() - size.height() * scale) / 2)
         self.zoom_changed.emit(self._scale)
+
+    def _sync_layer(self, new_picture: bool = False) -> bool:
+        """Let the preview layer show the preview when nothing is drawn over it (no
+        before/after split, no brush) and its scaled copy stays small; True if it does."""
+        rect = self.image_rect().toAlignedRect()
+        usable = (self.is_preview and self._pixmap is not None and not self._compare and not self.painting
+                  and 0 < rect.width() * rect.height() <= 4 * max(1, self.width() * self.height()))
+        if not usable:
+            if self._layer.shown:
+                self._layer.hide()
+                self.update()
+            return False
+        if new_picture or not self._layer.shown:
+            self._layer.show(self._pixmap, rect, self._progress)
+        else:
+            self._layer.place(rect)
+        return self._layer.shown
 
     def image_rect(self) -> QRectF:
         return QRectF(self._offset, self._display_size.toSizeF() * self._scale)
@@ -237,6 +267,7 @@ class CanvasView(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:
         if self._fit:
             self._layout_fit()
+        self._sync_layer()
         super().resizeEvent(event)
 
     def wheelEvent(self, event: QWheelEvent) -> None:
@@ -281,6 +312,7 @@ class CanvasView(QWidget):
             self._fit = False
             self._offset += position - self._drag_origin
             self._drag_origin = position
+            self._sync_layer()
         elif self._drag == "split":
             self._set_split_from(position)
         elif self._drag == "paint" and self.mask is not None:
@@ -334,7 +366,13 @@ class CanvasView(QWidget):
     # --- painting ---------------------------------------------------------------------------
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
-        painter.fillRect(self.rect(), theme.color("canvas"))
+        rect = self.image_rect()
+        # Skip the backdrop where an opaque picture will cover it.
+        if self._pixmap is None or self._pixmap.hasAlphaChannel() or not rect.contains(QRectF(event.rect())):
+            painter.fillRect(event.rect(), theme.color("canvas"))
+        if self._layer.shown:  # the preview layer's labels draw the picture and its step count
+            painter.end()
+            return
         if self._pixmap is None:
             if self._placeholder:
                 painter.setPen(theme.color("dim"))
@@ -342,7 +380,6 @@ class CanvasView(QWidget):
                                  Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._placeholder)
             painter.end()
             return
-        rect = self.image_rect()
         # Enlarged pixels stay crisp at 2x and beyond (designers inspect detail); smooth when shrunk or a preview.
         smooth = self.is_preview or self._scale < 2.0
         scaled = self._scaled_pixmap(rect) if smooth else None

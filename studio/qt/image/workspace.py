@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QCursor, QGuiApplication, QImage, QImageReader
 from PySide6.QtWidgets import QFileDialog, QMenu, QScrollArea, QTabWidget, QWidget
 
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 
 VARIATIONS = 4
 STATUS_INTERVAL_S = 0.5
-PREVIEW_FPS = 12
 
 
 def read_image(path: Path) -> tuple[str, QImage]:
@@ -96,14 +95,8 @@ class ImageWorkspace(ImageForm, Workspace):
         self._expected = QSize()
         self._rows: dict[str, QWidget] = {}
         self._diffusion_cards: list[ModelCard] = []
-        self._latest_preview: QImage | None = None
         self._status_shown = 0.0
-        self._preview_timer = QTimer()
-        self._preview_timer.setSingleShot(True)
-        self._preview_timer.setInterval(1000 // PREVIEW_FPS)
-        self._preview_timer.timeout.connect(self._show_latest_preview)
         super().__init__(context, parent)
-        self._preview_timer.setParent(self)
         self.loras.set_value(self.settings.get("forms.image.loras", []))
         self.loras.value_changed.connect(self._on_loras_changed)
         self.engine_picker.currentIndexChanged.connect(self._on_engine_changed)
@@ -165,23 +158,13 @@ class ImageWorkspace(ImageForm, Workspace):
         return self.pages
 
     def show_preview(self, payload: Any) -> None:
-        """Keep the newest preview and paint it at most PREVIEW_FPS times a second:
-        a denoising picture changes little between steps, and on a 2-core machine
-        every repaint is time the sampler does not get."""
+        """Paint the preview at once. The runner hands them over no faster than the
+        preview rate setting allows (and the engine makes no more), and a preview
+        arriving with its step count repaints the canvas once: on a 2-core machine
+        every wake-up of the GUI thread is time the sampler does not get."""
         if not isinstance(payload, QImage):
             return
-        self._latest_preview = payload
         self._pending_path = ""  # a newer job is drawing: drop any result still decoding
-        if not self._preview_timer.isActive():
-            if self.canvas.is_preview:
-                self._preview_timer.start()
-            else:
-                self._show_latest_preview()  # the first preview of a job shows at once
-
-    def _show_latest_preview(self) -> None:
-        payload, self._latest_preview = self._latest_preview, None
-        if payload is None:
-            return
         size = self._expected if self._expected.isValid() and not self._expected.isEmpty() else payload.size()
         if not self.canvas.is_preview:  # the first preview of a job: set the scene once, not 20 times a second
             self.shown_path, self.shown_item = "", None
@@ -193,8 +176,6 @@ class ImageWorkspace(ImageForm, Workspace):
             self.caption.setText(caption)
 
     def show_result(self, item: LibraryItem) -> None:
-        self._preview_timer.stop()
-        self._latest_preview = None
         self._pending_path = str(item.path)
         self._pending_item = item
         before = str(item.recipe.get("request", {}).get("init_image") or "")
