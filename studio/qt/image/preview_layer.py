@@ -56,7 +56,9 @@ class PreviewLayer:
     def place(self, rect: QRect) -> None:
         if rect != self._rect:
             self._rect = QRect(rect)
-            self.picture.setGeometry(rect)
+            # A fixed size: a new pixmap then asks the canvas for no layout pass.
+            self.picture.setFixedSize(rect.size())
+            self.picture.move(rect.topLeft())
             self._place_badge()
 
     def set_progress(self, text: str) -> None:

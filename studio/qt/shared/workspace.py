@@ -39,6 +39,7 @@ from studio.qt.runner import JobRunner
 from studio.qt.shared.error_dialog import show_error
 from studio.qt.shared.fit import fit_form, shrinkable
 from studio.qt.shared.form import Form, ModelPicker, SeedField
+from studio.qt.shared.status_line import StatusLine
 from studio.qt.tasks import Tasks
 
 SAVE_DELAY_MS = 800
@@ -122,9 +123,7 @@ class Workspace(QWidget):
         self.error_label.linkActivated.connect(self._on_error_link)
         panel.addWidget(self.error_label)
 
-        self.job_status = QLabel()
-        self.job_status.setObjectName("jobStatus")
-        self.job_status.setWordWrap(True)
+        self.job_status = StatusLine("jobStatus")  # changes during every job: must not re-lay out the window
         panel.addWidget(self.job_status)
 
         buttons = QHBoxLayout()
