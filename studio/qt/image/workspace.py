@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize
 from PySide6.QtGui import QCursor, QGuiApplication, QImage, QImageReader
 from PySide6.QtWidgets import QFileDialog, QMenu, QScrollArea, QTabWidget, QWidget
 
@@ -41,6 +41,7 @@ from studio.qt.image.live import LiveMode
 from studio.qt.image.personalise import add_personalise_button
 from studio.qt.image.prompt_builder import PromptBuilder
 from studio.qt.image.prompt_builder_loras import lora_names
+from studio.qt.shared.qimage import pixels_to_qimage, thumbnail_pixels
 from studio.qt.shared.workspace import Workspace, WorkspaceContext
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,9 @@ def read_images(paths: tuple[str, ...]) -> tuple[tuple[str, ...], list[QImage]]:
     return paths, [QImageReader(p).read() if p else QImage() for p in paths]
 
 
-def read_thumbnail(item_id: int, path: str) -> tuple[int, QImage]:
-    reader = QImageReader(path)
-    size = reader.size()
-    if size.isValid():
-        reader.setScaledSize(size.scaled(QSize(72, 72), Qt.AspectRatioMode.KeepAspectRatio))
-    return item_id, reader.read()
+def read_thumbnail(item_id: int, path: str) -> tuple[int, Any]:
+    """A batch sibling's thumbnail pixels (background task; see studio.qt.shared.qimage)."""
+    return item_id, thumbnail_pixels(path, 72)
 
 
 def expected_size(request: Request) -> QSize:
@@ -225,8 +223,9 @@ class ImageWorkspace(ImageForm, Workspace):
         for sibling in siblings:
             self.ctx.tasks.run(read_thumbnail, sibling.id, str(sibling.path), finished=self._on_thumbnail)
 
-    def _on_thumbnail(self, result: tuple[int, QImage]) -> None:
-        self.output.set_batch_thumbnail(*result)
+    def _on_thumbnail(self, result: tuple[int, Any]) -> None:
+        item_id, pixels = result
+        self.output.set_batch_thumbnail(item_id, pixels_to_qimage(pixels))
 
     def _on_batch_item_chosen(self, item_id: int) -> None:
         try:

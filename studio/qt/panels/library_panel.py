@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon, QImage, QImageReader, QPixmap
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget,
 )
@@ -22,20 +23,21 @@ from studio.core.jobs import StudioError
 from studio.core.library import Library, LibraryItem
 from studio.qt import theme
 from studio.qt.shared.error_dialog import confirm
+from studio.qt.shared.qimage import pixels_to_qimage, thumbnail_pixels
 from studio.qt.tasks import Tasks
+
+if TYPE_CHECKING:
+    import numpy as np
 
 THUMB = 64
 ID_ROLE = Qt.ItemDataRole.UserRole
 SEARCH_DELAY_MS = 150
 
 
-def read_thumbnail(path: Path, side: int = THUMB) -> tuple[str, QImage]:
-    """Decode ``path`` at most ``side`` pixels on its longer edge (background task)."""
-    reader = QImageReader(str(path))
-    size = reader.size()
-    if size.isValid() and (size.width() > side or size.height() > side):
-        reader.setScaledSize(size.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio))
-    return str(path), reader.read()
+def read_thumbnail(path: Path, side: int = THUMB) -> tuple[str, np.ndarray | None]:
+    """Pixels of ``path`` at most ``side`` on their longer edge (background task; the
+    QImage is made on the GUI thread, see studio.qt.shared.qimage)."""
+    return str(path), thumbnail_pixels(str(path), side)
 
 
 def describe(item: LibraryItem) -> str:
@@ -191,8 +193,9 @@ class LibraryPanel(QWidget):
             self.tasks.run(read_thumbnail, item.path, finished=self._on_thumbnail)
         return theme.icon(item.modality if item.modality in ("text", "image", "audio", "video") else "library")
 
-    def _on_thumbnail(self, result: tuple[str, QImage]) -> None:
-        path, image = result
+    def _on_thumbnail(self, result: tuple[str, np.ndarray | None]) -> None:
+        path, pixels = result
+        image = pixels_to_qimage(pixels)
         self._loading.discard(path)
         if image.isNull():
             return
