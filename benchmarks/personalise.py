@@ -19,6 +19,11 @@ author (`studio.training.lora.author`), 40 steps of 4 blocks of 128 tokens
 at a learning rate of 1e-3, with held-out perplexity of that author before
 and after.
 
+`--part decoder` runs a probe instead: the ceiling by size, and again after
+a copy of the starter's decoder is fine-tuned on renders that include
+hexagons (600 steps, encoder frozen; `hexagons.decoder_probe`), to see
+whether a better decoder alone could lift it.
+
 The two parts run in two processes at once (each single-threaded unless
 --threads says otherwise); `--part image` or `--part text` runs one alone,
 in this process. Prints a table, saves the before/after grid (`--grid`),
@@ -114,10 +119,19 @@ def text_part(work: Path, steps: int) -> dict:
             "text_eval_tokens": result.eval_tokens}
 
 
+def decoder_part(count: int) -> dict:
+    from studio.training.lora.hexagons import decoder_probe, held_out
+    from studio.training.starter import load_pipeline
+
+    probe = decoder_probe(load_pipeline(), held_out(count))
+    return {"ceiling_by_size": probe["before"], "tuned_decoder_ceiling_by_size": probe["after"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("all", "image", "text"), default="all",
-                        help="image or text: only that part, in this process (default: both, in two processes)")
+    parser.add_argument("--part", choices=("all", "image", "text", "decoder"), default="all",
+                        help="image or text: only that part, in this process (default: both, in two processes); "
+                             "decoder: the autoencoder probe")
     parser.add_argument("--count", type=int, default=200, help="held-out captions per score")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per part")
     parser.add_argument("--text-steps", type=int, default=40, help="text LoRA training steps")
@@ -131,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             if args.part == "image":
                 figures = image_part(Path(tmp), args.count, args.grid)
+            elif args.part == "decoder":
+                figures = decoder_part(args.count)
             else:
                 figures = text_part(Path(tmp), args.text_steps)
         if args.out:

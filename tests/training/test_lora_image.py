@@ -222,3 +222,24 @@ def test_training_job_runs_through_the_queue(services, tmp_path):
     assert item.recipe["request"]["kind"] == "lora" and item.recipe["lora"]["name"] == "queued"
     picture = Image.open(io.BytesIO(item.path.read_bytes()))
     assert picture.size[0] > 256
+
+
+def test_the_decoder_probe_tunes_a_copy_and_scores_by_size():
+    import torch
+
+    from studio.training.lora.hexagons import by_size, decoder_probe, held_out
+    from studio.training.starter import load_pipeline
+
+    torch.set_num_threads(1)
+    pipe = load_pipeline()
+    decoder_before = {k: v.clone() for k, v in pipe.vae.decoder.state_dict().items()}
+    samples = held_out(6)
+    probe = decoder_probe(pipe, samples, steps=2, batch=2)
+    sizes = {s.objects[0].size for s in samples}
+    assert set(probe["before"]) == set(probe["after"]) == sizes
+    assert all(0.0 <= v <= 1.0 for part in probe.values() for v in part.values())
+    # The model's own decoder is left as it was: the probe trains a copy.
+    assert all(torch.equal(v, pipe.vae.decoder.state_dict()[k]) for k, v in decoder_before.items())
+    assert by_size(samples[:2], [True, False]) == (
+        {samples[0].objects[0].size: 0.5} if samples[0].objects[0].size == samples[1].objects[0].size
+        else {samples[0].objects[0].size: 1.0, samples[1].objects[0].size: 0.0})
