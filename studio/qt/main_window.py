@@ -21,7 +21,7 @@ import time
 from PySide6.QtCore import QByteArray, QCoreApplication, QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar, QTabWidget, QWidget,
+    QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QProgressBar, QSizePolicy, QTabWidget, QWidget,
 )
 
 from studio import __version__
@@ -37,6 +37,7 @@ from studio.qt.panels.models_panel import ModelsBridge, ModelsPanel, apply_model
 from studio.qt.panels.queue_panel import QueuePanel
 from studio.qt.runner import JobRunner
 from studio.qt.shared.error_dialog import show_error
+from studio.qt.shared.status_line import StatusLine
 from studio.qt.shared.workspace import Workspace, WorkspaceContext
 from studio.qt.tasks import Tasks
 from studio.qt.workspace_tabs import WORKSPACES, WorkspaceTab, Workspaces
@@ -175,8 +176,12 @@ class MainWindow(QMainWindow):
         self.message_label = QLabel("")
         self.device_label = QLabel("Device: detecting…")
         self.device_label.setObjectName("statusDevice")
-        self.memory_label = QLabel("Memory: —")
-        self.memory_label.setObjectName("statusMemory")
+        # Its text changes every two seconds: as a plain QLabel each change re-laid out the window.
+        self.memory_label = StatusLine("statusMemory")
+        self.memory_label.setFixedWidth(self.memory_label.label.fontMetrics().horizontalAdvance(
+            "Memory: RAM 00000.0 MB · models 0000.0 MB") + 24)  # the theme pads status labels by 8 px
+        self.memory_label.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        self.memory_label.setText("Memory: —")
         bar.addWidget(self.job_label)
         bar.addWidget(self.job_progress)
         bar.addWidget(self.message_label, 1)

@@ -11,7 +11,7 @@ whole of it is the tooltip.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
@@ -25,6 +25,9 @@ class StatusLine(QWidget):
         self._text = ""
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.setFixedHeight(self.label.fontMetrics().height() + 4)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(self.label.sizeHint().width(), self.height())
 
     def text(self) -> str:
         return self._text
@@ -40,7 +43,7 @@ class StatusLine(QWidget):
         super().resizeEvent(event)
 
     def _show(self) -> None:
-        width = max(0, self.width())
+        width = max(0, self.label.contentsRect().width())  # inside the theme's padding
         shown = self.label.fontMetrics().elidedText(self._text, Qt.TextElideMode.ElideRight, width)
         self.label.setText(shown)
         self.setToolTip(self._text if shown != self._text else "")
