@@ -75,6 +75,9 @@ def main() -> int:
         box = show_error(None, "Studio cannot start", f"The studio's files could not be opened: {exc}")
         box.finished.connect(app.quit)
         return app.exec()
+    from studio.qt.gc_policy import collect_on_gui_thread
+
+    collect_on_gui_thread(app)  # garbage QObjects must die on the GUI thread: see studio.qt.gc_policy
     window = MainWindow(services)
     window.show()
     install_signal_handlers(app)

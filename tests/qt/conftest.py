@@ -3,6 +3,8 @@ test's own studio home, closed (and checked closed) at the end."""
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from PySide6.QtWidgets import QApplication
 
@@ -10,6 +12,19 @@ from studio.engines.registry import open_studio_services
 from studio.qt import theme
 from studio.qt.app import create_application
 from studio.qt.main_window import MainWindow
+
+
+@pytest.fixture(autouse=True)
+def collect_on_the_gui_thread():
+    """As the studio does (studio.qt.gc_policy): no automatic collection during a GUI test,
+    where it could destroy a QObject on a job's worker thread and deadlock with the GUI
+    thread; the test's garbage is collected here, on the main thread, afterwards."""
+    enabled = gc.isenabled()
+    gc.disable()
+    yield
+    gc.collect()
+    if enabled:
+        gc.enable()
 
 
 @pytest.fixture
