@@ -236,7 +236,7 @@ class ImageWorkspace(ImageForm, Workspace):
     # --- jobs -------------------------------------------------------------------------------
     def _on_job_progress(self, job_id: int, done: int, total: int, message: str) -> None:
         """Steps are counted on the canvas; the status line under the form changes at most
-        twice a second (a label's new text re-runs the window's layout and repaint)."""
+        twice a second (each change is a repaint, and the canvas already shows the count)."""
         if job_id not in self._jobs:
             return
         self.canvas.set_progress(f"{done} / {total}" if total else "")
