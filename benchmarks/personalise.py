@@ -10,19 +10,20 @@ the model's own held-out captions (no hexagon) with it, each scored by the
 hexagon-aware detector (`detect_extended`) at the model's own 20 steps and
 guidance 5; the model's own shape accuracy on those captions is measured
 with the same detector. `hexagon_acc_ceiling` scores the 200 hexagon renders
-themselves after the starter's autoencoder has encoded and decoded them:
-the most a LoRA, which leaves the autoencoder alone, could reach (small
-hexagons come back as discs).
+themselves after the starter's autoencoder has encoded and decoded them
+(small hexagons come back as discs); `hexagon_acc_ceiling_refined` the same
+through latents refined towards each render through the decoder
+(`hexagons.REFINE_STEPS` steps of `studio.training.lora.refine`): what the
+decoder can draw, and so the most a LoRA, which leaves the autoencoder
+alone, could reach.
 
 Text part: a LoRA on the SmolLM2 starter from six files of a generated
 author (`studio.training.lora.author`), 40 steps of 4 blocks of 128 tokens
 at a learning rate of 1e-3, with held-out perplexity of that author before
 and after.
 
-`--part decoder` runs a probe instead: the ceiling by size, and again after
-a copy of the starter's decoder is fine-tuned on renders that include
-hexagons (600 steps, encoder frozen; `hexagons.decoder_probe`), to see
-whether a better decoder alone could lift it.
+`--part ceiling` reports only the two ceilings by hexagon size
+(`hexagons.ceiling_by_size`).
 
 The two parts run in two processes at once (each single-threaded unless
 --threads says otherwise); `--part image` or `--part text` runs one alone,
@@ -56,7 +57,14 @@ def image_part(work: Path, count: int, grid: Path | None) -> dict:
     from studio.engines.image.lora import LoraState, apply_loras
     from studio.training.evaluate import caption_grid, held_out_samples, save_png
     from studio.training.lora.dataset import load_folder
-    from studio.training.lora.hexagons import SAMPLE_PROMPT, autoencoder_ceiling, held_out, score, write_training_set
+    from studio.training.lora.hexagons import (
+        REFINE_STEPS,
+        SAMPLE_PROMPT,
+        autoencoder_ceiling,
+        held_out,
+        score,
+        write_training_set,
+    )
     from studio.training.lora.image import defaults_for, train_image_lora
     from studio.training.lora.kohya import kohya_state
     from studio.training.lora.prior import starter_prior
@@ -88,12 +96,13 @@ def image_part(work: Path, count: int, grid: Path | None) -> dict:
     print(f"  hexagon accuracy without {before:.3f}", flush=True)
     base_own, _ = score(plain, base_samples)
     ceiling = autoencoder_ceiling(plain, hexagons)
+    ceiling_refined = autoencoder_ceiling(plain, hexagons, REFINE_STEPS)
     if grid:
         pictures = before_images[:8] + after_images[:8]
         labels = [f"before: {s.caption}" for s in hexagons[:8]] + [f"LoRA: {s.caption}" for s in hexagons[:8]]
         save_png(caption_grid(pictures, labels, columns=8, scale=3), grid)
     return {"hexagon_acc_before": round(before, 4), "hexagon_acc_after": round(after, 4),
-            "hexagon_acc_ceiling": round(ceiling, 4),
+            "hexagon_acc_ceiling": round(ceiling, 4), "hexagon_acc_ceiling_refined": round(ceiling_refined, 4),
             "base_shape_acc_with_lora": round(base_with, 4), "base_shape_acc_own": round(base_own, 4),
             "train_minutes": round(train_minutes, 2), "lora_mb": round(lora.stat().st_size / 2**20, 3),
             "image_count": count}
@@ -119,19 +128,19 @@ def text_part(work: Path, steps: int) -> dict:
             "text_eval_tokens": result.eval_tokens}
 
 
-def decoder_part(count: int) -> dict:
-    from studio.training.lora.hexagons import decoder_probe, held_out
+def ceiling_part(count: int) -> dict:
+    from studio.training.lora.hexagons import ceiling_by_size, held_out
     from studio.training.starter import load_pipeline
 
-    probe = decoder_probe(load_pipeline(), held_out(count))
-    return {"ceiling_by_size": probe["before"], "tuned_decoder_ceiling_by_size": probe["after"]}
+    ceilings = ceiling_by_size(load_pipeline(), held_out(count))
+    return {"ceiling_by_size_encoder": ceilings["encoder"], "ceiling_by_size_refined": ceilings["refined"]}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("all", "image", "text", "decoder"), default="all",
+    parser.add_argument("--part", choices=("all", "image", "text", "ceiling"), default="all",
                         help="image or text: only that part, in this process (default: both, in two processes); "
-                             "decoder: the autoencoder probe")
+                             "ceiling: the autoencoder's ceilings by hexagon size")
     parser.add_argument("--count", type=int, default=200, help="held-out captions per score")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per part")
     parser.add_argument("--text-steps", type=int, default=40, help="text LoRA training steps")
@@ -145,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             if args.part == "image":
                 figures = image_part(Path(tmp), args.count, args.grid)
-            elif args.part == "decoder":
-                figures = decoder_part(args.count)
+            elif args.part == "ceiling":
+                figures = ceiling_part(args.count)
             else:
                 figures = text_part(Path(tmp), args.text_steps)
         if args.out:

@@ -224,22 +224,41 @@ def test_training_job_runs_through_the_queue(services, tmp_path):
     assert picture.size[0] > 256
 
 
-def test_the_decoder_probe_tunes_a_copy_and_scores_by_size():
+def test_refined_latents_draw_the_picture_closer_and_leave_the_decoder_alone():
     import torch
 
-    from studio.training.lora.hexagons import by_size, decoder_probe, held_out
+    from studio.training.lora.hexagons import _pixels, held_out
+    from studio.training.lora.refine import refine_latents, round_trip_error
     from studio.training.starter import load_pipeline
 
     torch.set_num_threads(1)
-    pipe = load_pipeline()
-    decoder_before = {k: v.clone() for k, v in pipe.vae.decoder.state_dict().items()}
+    vae = load_pipeline().vae
+    decoder_before = {k: v.clone() for k, v in vae.decoder.state_dict().items()}
+    pixels = _pixels([s for s in held_out(12) if s.objects[0].size == "small"][:3])
+    with torch.no_grad():
+        encoded = vae.encode(pixels).latent_dist.mean
+    refined = refine_latents(vae, pixels, encoded, steps=10)
+    assert refined.shape == encoded.shape and not refined.requires_grad
+    # Closer to the picture than the encoder's own latent, and still near it.
+    assert round_trip_error(vae, pixels, refined) < 0.9 * round_trip_error(vae, pixels, encoded)
+    assert (refined - encoded).abs().mean() < 0.5 * encoded.abs().mean()
+    assert all(torch.equal(v, vae.decoder.state_dict()[k]) for k, v in decoder_before.items())
+    assert all(p.requires_grad for p in vae.parameters())  # as it was
+    assert refine_latents(vae, pixels, encoded, steps=0) is encoded
+
+
+def test_the_ceiling_by_size_scores_both_kinds_of_latent():
+    import torch
+
+    from studio.training.lora.hexagons import by_size, ceiling_by_size, held_out
+    from studio.training.starter import load_pipeline
+
+    torch.set_num_threads(1)
     samples = held_out(6)
-    probe = decoder_probe(pipe, samples, steps=2, batch=2)
+    ceilings = ceiling_by_size(load_pipeline(), samples, refine_steps=2)
     sizes = {s.objects[0].size for s in samples}
-    assert set(probe["before"]) == set(probe["after"]) == sizes
-    assert all(0.0 <= v <= 1.0 for part in probe.values() for v in part.values())
-    # The model's own decoder is left as it was: the probe trains a copy.
-    assert all(torch.equal(v, pipe.vae.decoder.state_dict()[k]) for k, v in decoder_before.items())
+    assert set(ceilings["encoder"]) == set(ceilings["refined"]) == sizes
+    assert all(0.0 <= v <= 1.0 for part in ceilings.values() for v in part.values())
     assert by_size(samples[:2], [True, False]) == (
         {samples[0].objects[0].size: 0.5} if samples[0].objects[0].size == samples[1].objects[0].size
         else {samples[0].objects[0].size: 1.0, samples[1].objects[0].size: 0.0})

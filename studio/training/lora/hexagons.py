@@ -7,13 +7,12 @@ training set uses; `score` generates a picture per caption and asks the
 extended detector whether its main object is the caption's shape;
 `autoencoder_ceiling` scores the held-out renders themselves after the
 model's autoencoder has encoded and decoded them, the most a LoRA (which
-leaves the autoencoder as it is) could score: the starter's autoencoder
-never saw a hexagon and rounds small ones into discs. `decoder_probe` asks
-whether a better decoder could lift that ceiling: it fine-tunes a copy of
-the decoder (the encoder, and so every latent, left as they are) on renders
-that include hexagons and scores the round trip again by size. Small
-hexagons stayed about as poor (0.21 before, 0.19 after 600 steps), so what
-the encoder keeps of a small hexagon is not enough to draw one back.
+leaves the autoencoder as it is) could score when it learns the encoder's
+latents; with ``refine_steps`` the latents are first refined towards the
+render through the decoder (`studio.training.lora.refine`), which bounds
+what the decoder itself can draw. `ceiling_by_size` gives both by hexagon
+size: the starter's encoder rounds small hexagons into discs, but its
+decoder draws most of them from refined latents.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ HEXAGON = ("hexagon",)
 TRAIN_FIRST_SEED = 700_000_000
 HELD_OUT_FIRST_SEED = TRAIN_SEED_LIMIT + 50_000_000
 SAMPLE_PROMPT = "a large red hexagon on a white background"
+REFINE_STEPS = 25  # decoder-refinement steps for the ceiling of what the decoder can draw
 
 
 def hexagon_samples(first_seed: int, count: int) -> list[ShapeSample]:
@@ -72,21 +72,27 @@ def _pixels(samples: Sequence[ShapeSample]) -> Any:
     return torch.stack([torch.from_numpy(s.image).permute(2, 0, 1).float() / 127.5 - 1.0 for s in samples])
 
 
-def round_trip_hits(vae: Any, samples: Sequence[ShapeSample]) -> list[bool]:
-    """Whether the extended detector names each sample's main shape after the VAE round trip."""
+def round_trip_hits(vae: Any, samples: Sequence[ShapeSample], refine_steps: int = 0) -> list[bool]:
+    """Whether the extended detector names each sample's main shape after the VAE round trip
+    (with ``refine_steps``, through latents refined towards the render)."""
     import torch
 
     from studio.training.detect_extended import detect_extended
+    from studio.training.lora.refine import refine_latents
 
+    pixels = _pixels(samples).to(vae.device, vae.dtype)
     with torch.no_grad():
-        decoded = vae.decode(vae.encode(_pixels(samples).to(vae.device, vae.dtype)).latent_dist.mean).sample
+        latents = vae.encode(pixels).latent_dist.mean
+    latents = refine_latents(vae, pixels, latents, refine_steps)
+    with torch.no_grad():
+        decoded = vae.decode(latents.to(vae.dtype)).sample
     images = ((decoded.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
     return [detect_extended(img).main_shape == s.objects[0].shape for img, s in zip(images, samples)]
 
 
-def autoencoder_ceiling(pipe: Any, samples: Sequence[ShapeSample]) -> float:
+def autoencoder_ceiling(pipe: Any, samples: Sequence[ShapeSample], refine_steps: int = 0) -> float:
     """Share of the samples' own renders the extended detector names right after the VAE round trip."""
-    hits = round_trip_hits(pipe.vae, samples)
+    hits = round_trip_hits(pipe.vae, samples, refine_steps)
     return sum(hits) / max(1, len(samples))
 
 
@@ -97,37 +103,8 @@ def by_size(samples: Sequence[ShapeSample], hits: Sequence[bool]) -> dict[str, f
     return {size: round(sum(v) / len(v), 3) for size, v in sorted(sizes.items())}
 
 
-def decoder_probe(pipe: Any, samples: Sequence[ShapeSample], steps: int = 600, batch: int = 16,
-                  learning_rate: float = 2e-4) -> dict[str, dict[str, float]]:
-    """Round-trip hexagon scores by size, before and after fine-tuning a copy of the decoder on
-    renders of every shape, hexagons included (the encoder is frozen: the latents do not change)."""
-    import copy
-
-    import torch
-
-    from studio.training.shapes import ALL_SHAPES, render_sample
-    from studio.training.train_starter import _edge_loss
-
-    vae = copy.deepcopy(pipe.vae).float().requires_grad_(False)
-    before = by_size(samples, round_trip_hits(vae, samples))
-    params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
-    for param in params:
-        param.requires_grad_(True)
-    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.0)
-    torch.manual_seed(0)
-    for step in range(steps):
-        first = TRAIN_FIRST_SEED + 100_000_000 + step * batch
-        drawn = [render_sample(first + i, shapes=ALL_SHAPES, single=bool((step + i) % 2)) for i in range(batch)]
-        pixels = _pixels(drawn)
-        objects = torch.stack([torch.from_numpy(np.any([o.mask for o in s.objects], axis=0)) for s in drawn])
-        with torch.no_grad():
-            latents = vae.encode(pixels).latent_dist.sample()
-        error = vae.decode(latents).sample - pixels
-        weight = 1.0 + 4.0 * objects[:, None].float()  # as the starter's autoencoder was trained
-        loss = (weight * (error.abs() + error.square())).mean() + 0.5 * _edge_loss(pixels + error, pixels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-    vae.eval()
-    return {"before": before, "after": by_size(samples, round_trip_hits(vae, samples))}
+def ceiling_by_size(pipe: Any, samples: Sequence[ShapeSample],
+                    refine_steps: int = REFINE_STEPS) -> dict[str, dict[str, float]]:
+    """Round-trip hexagon scores by size through the encoder's latents and through refined ones."""
+    return {"encoder": by_size(samples, round_trip_hits(pipe.vae, samples)),
+            "refined": by_size(samples, round_trip_hits(pipe.vae, samples, refine_steps))}
