@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 from studio.core.jobs import CancelToken, Job, JobState, is_stream_part
 from studio.core.library import Library
 from studio.core.queue import JobQueue
+from studio.core.settings import DEFAULTS
 from studio.engines.execute import execute_job
 from studio.qt.shared.qimage import array_to_qimage
 
@@ -118,7 +119,7 @@ class JobRunner(QObject):
     job_cancelled = Signal(int)
     queue_changed = Signal()
 
-    def __init__(self, queue: JobQueue, library: Library, max_fps: float = 30.0,
+    def __init__(self, queue: JobQueue, library: Library, max_fps: float = DEFAULTS["preview.max_fps"],
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.queue = queue
