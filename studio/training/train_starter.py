@@ -181,7 +181,7 @@ def _seed_step(stage: str, step: int) -> None:
     torch.manual_seed((1 if stage == "vae" else 2) * 10_000_019 + step)
 
 
-def _edge_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def edge_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """L1 between horizontal and vertical differences: penalises blurred edges."""
     loss_x = F.l1_loss(a[..., :, 1:] - a[..., :, :-1], b[..., :, 1:] - b[..., :, :-1])
     loss_y = F.l1_loss(a[..., 1:, :] - a[..., :-1, :], b[..., 1:, :] - b[..., :-1, :])
@@ -214,7 +214,7 @@ def train_vae(run: Run, vae: torch.nn.Module) -> bool:
         # Objects cover a small part of each picture but carry the caption: weigh them up.
         weight = 1.0 + sch.vae_object_weight * objects
         error = recon - pixels
-        rec = (weight * (error.abs() + error.square())).mean() + 0.5 * _edge_loss(recon, pixels)
+        rec = (weight * (error.abs() + error.square())).mean() + 0.5 * edge_loss(recon, pixels)
         kl = posterior.kl().mean()
         loss = rec + sch.vae_kl_weight * kl
         optimizer.zero_grad(set_to_none=True)
