@@ -276,7 +276,7 @@ def compare(studio, bare, steps: int, repeats: int) -> tuple[float, float, float
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--repeats", type=int, default=21)
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="studio-bench-"))

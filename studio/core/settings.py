@@ -20,7 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "models.folders": [],
     "models.memory_budget_mb": 8192,
     "models.idle_unload_s": 600,
-    "preview.max_fps": 15,
+    "preview.max_fps": 15,  # live updates a second: the text so far, progress, sound
+    "preview.picture_fps": 5,  # picture previews a second: each redraw is time a small model's sampler loses
     "text.gpu_layers": -1,  # llama.cpp: layers offloaded to a GPU when its build has one (-1: all)
     "credentials.sign": True,  # C2PA Content Credentials in every artifact (studio.core.credentials)
     "credentials.watermark": True,  # invisible watermark in images of at least 256 px

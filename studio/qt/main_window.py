@@ -96,7 +96,8 @@ class MainWindow(QMainWindow):
 
         self.tasks = Tasks(self)
         self.runner = JobRunner(services.queue, services.library,
-                                max_fps=float(self.settings.get("preview.max_fps")), parent=self)
+                                max_fps=float(self.settings.get("preview.max_fps")),
+                                picture_fps=float(self.settings.get("preview.picture_fps")), parent=self)
         context = WorkspaceContext(services, self.runner, self.tasks)
 
         self.tabs = QTabWidget()
@@ -461,6 +462,8 @@ class MainWindow(QMainWindow):
             self.models_panel.refresh()
         if "preview.max_fps" in keys:
             self.runner.set_max_fps(float(self.settings.get("preview.max_fps")))
+        if "preview.picture_fps" in keys:
+            self.runner.set_picture_fps(float(self.settings.get("preview.picture_fps")))
         for workspace in self.workspaces.built():  # what only a workspace knows (e.g. the audio output)
             workspace.apply_settings(keys)
 

@@ -1,6 +1,7 @@
 """Engines used only by tests: one that fails with an unexpected exception
 part-way, to prove a broken engine never takes the worker down, and one that
-streams pieces and whole previews, to prove no piece is ever dropped."""
+streams pieces and whole previews, to prove no piece is ever dropped (its
+text file says how often its reporter lets it make a picture preview)."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def run_stream(request: StreamRequest, report: Reporter, cancel: CancelToken) ->
         report.preview(Piece(index))
         report.preview(f"whole preview {index}")
         time.sleep(0.001)
-    return Artifact(data=b"done", suffix=".txt")
+    interval = getattr(report, "preview_interval_s", 0.0)
+    return Artifact(data=f"picture preview interval {interval}".encode(), suffix=".txt")
 
 
 def register(monkeypatch) -> None:

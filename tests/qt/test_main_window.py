@@ -11,6 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt, QThread
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QDockWidget
@@ -147,9 +148,12 @@ def test_settings_dialog_edits_folders_budget_and_preview_rate(qtbot, window, tm
     dialog.add_folder(str(folder))
     dialog.budget.setValue(2048)
     dialog.fps.setValue(12)
+    dialog.picture_fps.setValue(3)
     dialog.accept()
     assert window.settings.get("models.folders") == [str(folder)]
     assert window.settings.get("preview.max_fps") == 12
+    assert window.settings.get("preview.picture_fps") == 3
+    assert window.runner._preview_interval_s == pytest.approx(1 / 3)
     assert window.services.models.budget_bytes == 2048 * 1024 * 1024
     assert Path(folder) in window.services.models.user_folders
 

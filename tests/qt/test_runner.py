@@ -16,7 +16,7 @@ from tests.helpers import engines as test_engines
 
 @pytest.fixture
 def runner(qtbot, services):
-    runner = JobRunner(services.queue, services.library, max_fps=30)
+    runner = JobRunner(services.queue, services.library, max_fps=30, picture_fps=30)
     yield runner
     runner.shutdown()
 
@@ -115,6 +115,34 @@ def test_stream_pieces_all_arrive_in_order_while_whole_previews_coalesce(qtbot, 
     wholes = [p for p in received if isinstance(p, str)]
     assert [p.index for p in pieces] == list(range(300))
     assert 0 < len(wholes) < 300, "whole previews are still coalesced"
+
+
+def test_pictures_keep_their_own_lower_rate_while_text_keeps_the_full_one(qtbot, services, monkeypatch):
+    test_engines.register(monkeypatch)
+    runner = JobRunner(services.queue, services.library, max_fps=30, picture_fps=4)
+    received = []
+    runner.job_preview.connect(lambda job_id, payload: received.append((time.monotonic(), payload)))
+    try:
+        started = time.monotonic()
+        with qtbot.waitSignal(runner.job_finished, timeout=20000):
+            runner.submit(PatternRequest(prompt="fast", steps=300, width=32, height=32, step_delay_s=0.005))
+        picture_s = time.monotonic() - started
+        pictures = [at for at, payload in received if isinstance(payload, QImage)]
+        assert 3 <= len(pictures) <= 4 * picture_s + 2
+        paced = pictures[:-1]  # the last is the end-of-job flush
+        assert min(b - a for a, b in zip(paced, paced[1:])) > 0.2
+
+        received.clear()
+        started = time.monotonic()
+        with qtbot.waitSignal(runner.job_finished, timeout=20000) as finished:
+            runner.submit(test_engines.StreamRequest(pieces=600))
+        text_s = time.monotonic() - started
+        texts = [payload for _, payload in received if isinstance(payload, str)]
+        assert len(texts) > 4 * text_s + 2, "the text so far is not held to the picture rate"
+        # Engines are told the picture rate, so they need not make pictures nobody sees.
+        assert finished.args[1].path.read_text().endswith("picture preview interval 0.25")
+    finally:
+        runner.shutdown()
 
 
 def test_a_job_shorter_than_a_frame_still_shows_its_last_preview_before_it_ends(qtbot, services):

@@ -137,8 +137,16 @@ class SettingsDialog(QDialog):
         self.fps.setRange(1, 120)
         self.fps.setSuffix(" per second")
         self.fps.setValue(int(self.settings.get("preview.max_fps")))
-        self.fps.setToolTip("How often live previews may redraw; lower it on a slow machine")
-        form.addRow("Preview updates", self.fps)
+        self.fps.setToolTip("How often running work may update the window (text being written, progress)")
+        form.addRow("Live updates", self.fps)
+        self.picture_fps = QSpinBox()
+        self.picture_fps.setObjectName("pictureFps")
+        self.picture_fps.setRange(1, 60)
+        self.picture_fps.setSuffix(" per second")
+        self.picture_fps.setValue(int(self.settings.get("preview.picture_fps")))
+        self.picture_fps.setToolTip("How often a picture being generated is redrawn; each redraw takes a "
+                                    "little time from the model on a slow machine")
+        form.addRow("Picture previews", self.picture_fps)
 
     def _add_comfy_rows(self, form: QFormLayout) -> None:
         self.comfy_timeout = QSpinBox()
@@ -315,6 +323,7 @@ class SettingsDialog(QDialog):
             "models.folders": self.folder_list(),
             "models.memory_budget_mb": self.budget.value(),
             "preview.max_fps": self.fps.value(),
+            "preview.picture_fps": self.picture_fps.value(),
             "comfyui.result_timeout_s": self.comfy_timeout.value(),
             AUDIO_OUTPUT_SETTING: self.audio_output.currentData(),
             **self.credentials.values(),
