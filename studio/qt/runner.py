@@ -6,13 +6,14 @@ slot, and a timer on the GUI thread takes from it at most ``max_fps`` times a
 second, so a fast engine can never flood the event loop and the newest
 preview always wins. Pictures (QImage previews) keep a lower rate of their
 own, ``picture_fps``: each one costs the GUI thread a conversion and a
-scaled repaint, time a small model's sampler loses on a 2-core machine
-(4% of its speed at 15 pictures a second, 1.5% at 5), while the text so far
-is cheap to show and reads best at the full rate. Pieces of a stream (audio chunks, see
-``studio.core.jobs.is_stream_part``) are queued instead, and every one is
-delivered, in order, at the next tick. Array previews are turned into QImage in the worker, so
-the GUI thread only wraps them in a QPixmap. Cancel is the job's thread-safe
-token, never a queued call into the busy worker."""
+scaled repaint, time a small model's sampler loses on a 2-core machine (it
+ran 4-5% slower at 15 pictures a second, 2.5-3% at 5), while the text so
+far is cheap to show and reads best at the full rate. Pieces of a stream
+(audio chunks, see ``studio.core.jobs.is_stream_part``) are queued instead,
+and every one is delivered, in order, at the next tick. Array previews are
+turned into QImage in the worker, so the GUI thread only wraps them in a
+QPixmap. Cancel is the job's thread-safe token, never a queued call into
+the busy worker."""
 
 from __future__ import annotations
 
@@ -176,6 +177,11 @@ class JobRunner(QObject):
         """How often a second the GUI may receive a picture preview (never more
         often than ``max_fps``); engines make no more than that."""
         self._preview_interval_s = 1.0 / max(picture_fps, 1.0)
+
+    @property
+    def picture_interval_s(self) -> float:
+        """The shortest time between two picture previews."""
+        return self._preview_interval_s
 
     @property
     def worker_thread(self) -> QThread:

@@ -153,7 +153,7 @@ def test_settings_dialog_edits_folders_budget_and_preview_rate(qtbot, window, tm
     assert window.settings.get("models.folders") == [str(folder)]
     assert window.settings.get("preview.max_fps") == 12
     assert window.settings.get("preview.picture_fps") == 3
-    assert window.runner._preview_interval_s == pytest.approx(1 / 3)
+    assert window.runner.picture_interval_s == pytest.approx(1 / 3)
     assert window.services.models.budget_bytes == 2048 * 1024 * 1024
     assert Path(folder) in window.services.models.user_folders
 

@@ -3,6 +3,7 @@ cancel mid-job, the error path, and shutdown with a job still running."""
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -130,7 +131,7 @@ def test_pictures_keep_their_own_lower_rate_while_text_keeps_the_full_one(qtbot,
         pictures = [at for at, payload in received if isinstance(payload, QImage)]
         assert 3 <= len(pictures) <= 4 * picture_s + 2
         paced = pictures[:-1]  # the last is the end-of-job flush
-        assert min(b - a for a, b in zip(paced, paced[1:])) > 0.2
+        assert min(b - a for a, b in itertools.pairwise(paced)) > 0.2
 
         received.clear()
         started = time.monotonic()
