@@ -18,6 +18,10 @@ without it a LoRA trained on a few pictures drags the whole model towards
 them and the model forgets the rest. Prior pictures join the steps whose
 bucket has their size.
 
+A run whose loss collapses (`studio.training.lora.divergence`) stops with
+one clear line and drops its checkpoint, instead of saving a LoRA that
+draws nothing.
+
 On a GPU the frozen weights are float16 and the LoRA float32 under
 autocast, with gradient checkpointing: an SD 1.5 LoRA at 512 px, batch 1,
 fits in 8 GB without 8-bit optimisers. On a CPU everything is float32.
@@ -35,6 +39,7 @@ import numpy as np
 
 from studio.core.jobs import StudioError
 from studio.training.lora import resume
+from studio.training.lora.divergence import DivergenceWatch
 from studio.training.lora.dataset import ImageSet
 
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
@@ -273,6 +278,9 @@ def train_image_lora(pipe: Any, images: ImageSet, config: ImageLoraConfig, run_f
     buckets = list(images.buckets().values())
     warmup = max(1, config.steps // 20)
     result = TrainResult(losses=losses, resumed_from=start)
+    watch = DivergenceWatch(warmup=max(warmup, 50))
+    for earlier, value in enumerate(losses):  # a resumed run remembers how low its loss went
+        watch.update(earlier, value)
     began, timed, training_s = time.perf_counter(), 0, 0.0
     reached = start
     for step in range(start, config.steps):
@@ -320,6 +328,10 @@ def train_image_lora(pipe: Any, images: ImageSet, config: ImageLoraConfig, run_f
         torch.nn.utils.clip_grad_norm_(list(params.values()), 1.0)
         optimizer.step()
         losses.append(round(float(loss.item()), 5))
+        diverged = watch.update(step, losses[-1])
+        if diverged:
+            resume.clear(checkpoint)  # its weights have blown up too: a retry starts afresh
+            raise StudioError(diverged)
         reached, timed = step + 1, timed + 1
         per_step = (time.perf_counter() - began) / timed
         if on_step:
