@@ -39,8 +39,8 @@ import numpy as np
 
 from studio.core.jobs import StudioError
 from studio.training.lora import resume
-from studio.training.lora.divergence import DivergenceWatch
 from studio.training.lora.dataset import ImageSet
+from studio.training.lora.divergence import DivergenceWatch
 
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"]
 TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
