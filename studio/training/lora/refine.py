@@ -6,8 +6,8 @@ that: the starter's small encoder, which never saw a hexagon, rounds small
 ones into discs (21% of small held-out hexagons are still hexagons after
 the round trip). Twenty-five gradient steps on the latent itself, through
 the frozen decoder, towards the picture bring 58% back: the decoder can
-draw them. `refine_latents`
-takes those steps, starting from the encoder's latent and held near it.
+draw them. `refine_latents` takes those steps, starting from the encoder's
+latent and held near it.
 
 The loss is L1 + L2 on the pixels plus an L1 on their horizontal and
 vertical differences (the starter autoencoder's own edge term), so edges
